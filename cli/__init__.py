@@ -1,0 +1,1 @@
+"""The `circuitmap` command line: one entry point over every layer."""

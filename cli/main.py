@@ -1,0 +1,13 @@
+"""Entry point of the `circuitmap` CLI. Each command group lives in its own module in this package."""
+
+import typer
+
+app = typer.Typer(
+    name="circuitmap",
+    help="Attribution graphs for whole corpora, stored in Neo4j.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# Command groups register themselves here, one line each:
+# app.add_typer(db_app, name="db")
