@@ -2,6 +2,9 @@
 
 import typer
 
+from cli.demo import app as demo_app
+from cli.transcoders import app as transcoders_app
+
 app = typer.Typer(
     name="circuitmap",
     help="Attribution graphs for whole corpora, stored in Neo4j.",
@@ -11,3 +14,5 @@ app = typer.Typer(
 
 # Command groups register themselves here, one line each:
 # app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(transcoders_app, name="transcoders")

@@ -1,0 +1,342 @@
+"""Attribution graphs: direct linear effects between the nodes of a local replacement model.
+
+Nodes, in adjacency order (circuit-tracer's): feature nodes (active features, layer-major), error
+nodes (layer-major, then position), token nodes (one per position), logit nodes (most likely next
+tokens until `desired_logit_prob` cumulative probability, at most `max_n_logits`).
+
+The edge s -> t is the direct effect of s on t's input through the frozen linear paths (residual
+stream, attention OV with frozen patterns, norms with frozen scales; no MLPs but a transcoder's skip
+connection). A target's row comes from pulling its input direction back through those paths and
+dotting the result, at each source's output site, with the source's output vector:
+- feature target: its encoder row W_enc[l, f], injected at its input site at layer l;
+- logit target: the demeaned unembedding column W_U[:, t] - mean_v W_U[:, v], injected at the
+  final norm's output (so it passes the frozen final norm); the softcap (Gemma-2) is ignored;
+- feature source: activation x decoder vector, summed over every layer it writes to (CLT);
+- error source: the error vector; token source: the token's embedding.
+So each feature's pre-activation minus its encoder bias equals the sum of its incoming edges (plus
+constants: model and decoder biases, positional embeddings, the MLP output at a zeroed position 0).
+
+The pull-back is written out by hand instead of autograd: one forward pass of the real model at
+batch 1 records patterns and scales, then each batch of targets is pulled back through the linear
+map with batched matmuls only over the layers and positions that can reach the batch's targets
+(causal attention: nothing at a later position or layer reaches an earlier target). Sources are
+gathered sparsely: per output layer, decoder vectors are packed per position so one bmm scores them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from circuitmap.models import NormSpec, ov_transpose
+from circuitmap.replacement import PromptRun, ReplacementModel
+
+
+@dataclass
+class AttributionGraph:
+    """An unpruned attribution graph (tensors on CPU)."""
+
+    input_ids: torch.Tensor  # [n]
+    active_features: torch.Tensor  # [K, 3] (layer, position, index) of every active feature
+    activation_values: torch.Tensor  # [K]
+    selected_features: torch.Tensor  # [k] indices into active_features: the feature nodes
+    logit_tokens: torch.Tensor  # [m] token ids of the logit nodes
+    logit_probabilities: torch.Tensor  # [m]
+    adjacency: torch.Tensor  # [N, N] float32, [target, source]
+    n_layers: int
+
+    @property
+    def n_pos(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.selected_features.shape[0])
+
+    @property
+    def n_logits(self) -> int:
+        return int(self.logit_tokens.shape[0])
+
+    @property
+    def error_offset(self) -> int:
+        return self.n_features
+
+    @property
+    def token_offset(self) -> int:
+        return self.n_features + self.n_layers * self.n_pos
+
+    @property
+    def logit_offset(self) -> int:
+        return self.token_offset + self.n_pos
+
+    @property
+    def n_nodes(self) -> int:
+        return self.logit_offset + self.n_logits
+
+    def logit_weights(self) -> torch.Tensor:
+        """[N] the logit probabilities on the logit nodes, zero elsewhere."""
+        weights = torch.zeros(self.n_nodes)
+        weights[self.logit_offset :] = self.logit_probabilities
+        return weights
+
+
+@dataclass(frozen=True)
+class _Norm:
+    spec: NormSpec
+    scale: torch.Tensor  # [n, 1]
+
+    def transpose(self, grad: torch.Tensor) -> torch.Tensor:
+        return self.spec.transpose(grad, self.scale[: grad.shape[1]])
+
+
+class DirectEffects:
+    """Rows of the adjacency matrix for batches of targets, by pulling their input directions back
+    through the frozen linear model of one prompt.
+
+    Source columns: the K active features, then errors (layer-major), then tokens."""
+
+    def __init__(self, rm: ReplacementModel, run: PromptRun, features: torch.Tensor, values):
+        a, tc = rm.adapter, rm.transcoder
+        self.n_layers, self.n_pos = a.n_layers, run.n_pos
+        self.dtype, self.device = a.dtype, a.device
+        n, L = self.n_pos, self.n_layers
+        self.n_features = int(features.shape[0])
+        self.error_offset = self.n_features
+        self.token_offset = self.n_features + L * n
+        self.n_cols = self.token_offset + n
+
+        def norm(module, spec=None) -> _Norm | None:
+            if module is None:
+                return None
+            spec = spec or a.norm_spec(module)
+            return _Norm(spec, run.scale(spec, module))
+
+        def cast(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.detach().to(self.device, self.dtype)
+
+        self.final_norm = norm(a.final_norm)
+        self.attn_norm = [norm(a.attn_norm(i)) for i in range(L)]
+        self.post_attn_norm = [norm(a.post_attn_norm(i)) for i in range(L)]
+        self.ov = [a.ov_weights(i) for i in range(L)]
+        self.patterns = run.patterns
+        self.in_norm = [
+            norm(a.mlp_norm(i), a.input_site_norm(i, rm.input_site))
+            if rm.input_site != "resid_mid"
+            else None
+            for i in range(L)
+        ]
+        self.out_norm = [
+            norm(a.post_mlp_norm(i), a.output_site_norm(i, rm.output_site))
+            if a.output_site_norm(i, rm.output_site) is not None
+            else None
+            for i in range(L)
+        ]
+        self.w_skip = [cast(tc.W_skip[i]) if tc.W_skip is not None else None for i in range(L)]
+        self.tokens = cast(run.token_vectors)
+        errors = cast(run.errors).clone()
+        if rm.zero_first_position:
+            errors[:, 0] = 0
+        self.errors = errors
+        self.decoders = self._pack_decoders(tc, features, values)
+
+    def _pack_decoders(self, tc, features: torch.Tensor, values: torch.Tensor):
+        """Per output layer m: (D [n, kmax, d], cols [n, kmax]): the scaled decoder vectors of the
+        features writing to m, grouped by position; padding points at a scratch column."""
+        L, n = self.n_layers, self.n_pos
+        by_layer: list[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = [[] for _ in range(L)]
+        cols = torch.arange(self.n_features, device=features.device)
+        for source in range(L):
+            mask = features[:, 0] == source
+            if not mask.any():
+                continue
+            vecs = tc.decoder_vectors(source, features[mask, 2]).detach()
+            vecs = vecs * values[mask].to(vecs.dtype)[:, None, None]
+            for j, m in enumerate(tc.output_layers(source)):
+                by_layer[m].append((features[mask, 1], vecs[:, j], cols[mask]))
+        packed = []
+        for parts in by_layer:
+            if not parts:
+                packed.append(None)
+                continue
+            pos, vecs, col = (torch.cat(p) for p in zip(*parts, strict=True))
+            order = torch.argsort(pos, stable=True)
+            pos, vecs, col = pos[order], vecs[order], col[order]
+            counts = torch.bincount(pos, minlength=n)
+            slot = torch.arange(len(pos), device=pos.device) - (torch.cumsum(counts, 0) - counts)[pos]
+            dec = torch.zeros(n, int(counts.max()), vecs.shape[1], dtype=self.dtype, device=self.device)
+            dec[pos, slot] = vecs.to(self.device, self.dtype)
+            index = torch.full((n, dec.shape[1]), self.n_cols, dtype=torch.long, device=self.device)
+            index[pos, slot] = col.to(self.device)
+            packed.append((dec, index))
+        return packed
+
+    def rows(
+        self, layers: torch.Tensor, positions: torch.Tensor, vectors: torch.Tensor
+    ) -> torch.Tensor:
+        """[B, n_cols] float32 direct effects on B targets. A target is (layer, position, input
+        vector): layer < n_layers reads the input site of that layer; layer == n_layers is a
+        logit direction read at the final norm's output."""
+        L = self.n_layers
+        layers, positions = layers.to(self.device), positions.to(self.device)
+        vectors = vectors.to(self.device, self.dtype)
+        b_all = torch.arange(len(layers), device=self.device)
+        n_used = int(positions.max()) + 1
+        g = torch.zeros(len(layers), n_used, vectors.shape[1], dtype=self.dtype, device=self.device)
+        out = torch.zeros(len(layers), self.n_cols + 1, device=self.device)
+        logit = layers == L
+        live = bool(logit.any())
+        if live:
+            b, p = b_all[logit], positions[logit]
+            g[b, p] = self.final_norm.spec.transpose(vectors[logit], self.final_norm.scale[p])
+        top = L - 1 if live else int(layers.max())
+        for layer in range(top, -1, -1):
+            g_in = None
+            if live:  # the MLP branch: sources writing to this layer's output site, skip path
+                g_site = g if self.out_norm[layer] is None else self.out_norm[layer].transpose(g)
+                self._score_sources(out, g_site, layer)
+                if self.w_skip[layer] is not None:
+                    g_in = g_site @ self.w_skip[layer].T
+            here = layers == layer
+            if here.any():
+                g_in = torch.zeros_like(g) if g_in is None else g_in
+                g_in.index_put_((b_all[here], positions[here]), vectors[here], accumulate=True)
+                live = True
+            if g_in is not None:
+                g = g + (g_in if self.in_norm[layer] is None else self.in_norm[layer].transpose(g_in))
+            if live:  # the attention branch
+                g_attn = g if self.post_attn_norm[layer] is None else self.post_attn_norm[layer].transpose(g)
+                w_v, w_o = self.ov[layer]
+                pattern = self.patterns[layer][:, :n_used, :n_used]
+                g = g + self.attn_norm[layer].transpose(ov_transpose(pattern, w_v, w_o, g_attn))
+        tok = slice(self.token_offset, self.token_offset + n_used)
+        out[:, tok] = (g * self.tokens[:n_used]).sum(-1).float()
+        return out[:, : self.n_cols]
+
+    def _score_sources(self, out: torch.Tensor, g_site: torch.Tensor, layer: int) -> None:
+        n_used = g_site.shape[1]
+        start = self.error_offset + layer * self.n_pos
+        out[:, start : start + n_used] = (g_site * self.errors[layer, :n_used]).sum(-1).float()
+        if self.decoders[layer] is None:
+            return
+        dec, index = self.decoders[layer]
+        scores = torch.bmm(g_site.transpose(0, 1), dec[:n_used].transpose(1, 2))  # [n, B, kmax]
+        out.index_add_(1, index[:n_used].reshape(-1), scores.transpose(0, 1).flatten(1).float())
+
+
+def logit_targets(
+    rm: ReplacementModel, run: PromptRun, max_n_logits: int, desired_logit_prob: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(token ids [m], probabilities [m], demeaned unembedding directions [m, d]): the most likely
+    next tokens until `desired_logit_prob` cumulative probability, at most `max_n_logits`."""
+    probs = torch.softmax(run.logits[-1].float(), dim=-1)
+    top_p, top_ids = probs.topk(min(max_n_logits, probs.shape[0]))
+    cutoff = int(torch.searchsorted(torch.cumsum(top_p, 0), desired_logit_prob)) + 1
+    ids = top_ids[:cutoff]
+    w_u = rm.adapter.W_U
+    vectors = w_u[:, ids].T - w_u.mean(dim=1)
+    return ids.cpu(), top_p[:cutoff].cpu(), vectors
+
+
+def influence(matrix: torch.Tensor, weights: torch.Tensor, row_nodes: torch.Tensor | None = None):
+    """sum_k w A^k for k >= 1, with A = |matrix| row-normalised (rows are the nodes `row_nodes`,
+    all nodes when None). Terminates because attribution graphs are acyclic."""
+    a = matrix.abs()
+    a = a / a.sum(dim=1, keepdim=True).clamp(min=1e-10)
+    current = weights if row_nodes is None else weights[row_nodes]
+    total = torch.zeros(matrix.shape[1], dtype=matrix.dtype, device=matrix.device)
+    for _ in range(matrix.shape[1] + 1):
+        current = current @ a
+        if not current.any():
+            return total
+        total += current
+        if row_nodes is not None:
+            current = current[row_nodes]
+    raise RuntimeError("influence did not converge: the graph has a cycle")
+
+
+@torch.no_grad()
+def attribute(
+    rm: ReplacementModel,
+    input_ids: torch.Tensor,
+    *,
+    max_n_logits: int = 10,
+    desired_logit_prob: float = 0.95,
+    batch_size: int = 256,
+    max_feature_nodes: int | None = None,
+    update_interval: int = 4,
+    run: PromptRun | None = None,
+) -> AttributionGraph:
+    """The unpruned attribution graph of one prompt.
+
+    With `max_feature_nodes`, only that many features become nodes: the most influential on the
+    logits first, influence estimated from the rows computed so far and refreshed every
+    `update_interval` batches (circuit-tracer's procedure)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    run = run or rm.run(input_ids)
+    L, n = rm.adapter.n_layers, run.n_pos
+    features = run.activations.nonzero()  # [K, 3] layer-major, then position, then index
+    values = run.activations[tuple(features.T)]
+    effects = DirectEffects(rm, run, features, values)
+    encoders = rm.transcoder.W_enc[features[:, 0], features[:, 2]]
+    tokens, probs, logit_vecs = logit_targets(rm, run, max_n_logits, desired_logit_prob)
+    K, m = int(features.shape[0]), int(tokens.shape[0])
+    k = K if max_feature_nodes is None else min(max_feature_nodes, K)
+
+    def compute(layers, positions, vectors) -> torch.Tensor:
+        return torch.cat(
+            [
+                effects.rows(layers[i : i + batch_size], positions[i : i + batch_size], vectors[i : i + batch_size]).cpu()
+                for i in range(0, len(layers), batch_size)
+            ]
+        )
+
+    logit_rows = compute(torch.full((m,), L), torch.full((m,), n - 1), logit_vecs)
+    feature_rows = torch.zeros(k, effects.n_cols)
+    visit = torch.empty(0, dtype=torch.long)
+    while len(visit) < k:
+        if k == K:
+            chunk = torch.arange(K)
+        else:
+            chunk = _next_by_influence(
+                logit_rows, feature_rows[: len(visit)], visit, probs, K, update_interval * batch_size
+            )[: k - len(visit)]
+            chunk = chunk.sort().values  # layer-major order: batches span few layers and positions
+        f = features[chunk].cpu()
+        feature_rows[len(visit) : len(visit) + len(chunk)] = compute(f[:, 0], f[:, 1], encoders[chunk])
+        visit = torch.cat([visit, chunk])
+
+    selected, order = visit.sort()
+    keep_cols = torch.cat([selected, torch.arange(K, effects.n_cols)])
+    n_nodes = k + (L + 1) * n + m
+    adjacency = torch.zeros(n_nodes, n_nodes)
+    adjacency[:k, : k + (L + 1) * n] = feature_rows[order][:, keep_cols]
+    adjacency[-m:, : k + (L + 1) * n] = logit_rows[:, keep_cols]
+    return AttributionGraph(
+        input_ids=run.input_ids,
+        active_features=features.cpu(),
+        activation_values=values.float().cpu(),
+        selected_features=selected,
+        logit_tokens=tokens,
+        logit_probabilities=probs,
+        adjacency=adjacency,
+        n_layers=L,
+    )
+
+
+def _next_by_influence(logit_rows, feature_rows, visited, probs, n_features, size) -> torch.Tensor:
+    """The `size` unvisited features with the most influence on the logits so far."""
+    n_cols = logit_rows.shape[1]
+    rows = torch.cat([logit_rows, feature_rows])
+    m = logit_rows.shape[0]
+    # Node space: the source columns, then the logits; the rows are logits, then visited features.
+    weights = torch.zeros(n_cols + m)
+    weights[n_cols:] = probs
+    row_nodes = torch.cat([torch.arange(n_cols, n_cols + m), visited])
+    padded = torch.cat([rows, torch.zeros(rows.shape[0], m)], dim=1)
+    scores = influence(padded, weights, row_nodes)[:n_features]
+    ranked = torch.argsort(scores, descending=True)
+    unvisited = torch.ones(n_features, dtype=torch.bool)
+    unvisited[visited] = False
+    return ranked[unvisited[ranked]][:size]

@@ -1,0 +1,243 @@
+"""The local replacement model of one prompt.
+
+Run the real model once and keep what the method holds fixed: every attention pattern, every
+normalisation scale (final norm included) and each MLP's true output. The local replacement model
+is then the real model with
+- attention patterns frozen (attention is linear in its input: W_O . A . W_V),
+- normalisation scales frozen (each norm is linear in its input),
+- each MLP output replaced by the transcoder's reconstruction from features computed on the fly,
+  plus an error term `err = true MLP output - reconstruction` held constant.
+On the prompt it reproduces the real model's logits; `replacement_logits` checks that.
+
+Frozen modules are implemented as `clean_output + linear(input - clean_input)` on the real modules'
+outputs (forward hooks), so values are the real ones bit for bit wherever the input is unchanged,
+and gradients and interventions see only the frozen linear map.
+
+Gemma-2's final logit softcap (tanh) is applied by the real model after the unembedding and stays
+in the replacement model's logits, so they equal the real ones. Attribution ignores it, as
+circuit-tracer does: logit nodes are the pre-softcap (linear) logits; their probabilities come
+from the real, softcapped logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from circuitmap.models import Hooks, ModelAdapter, NormSpec, ov_linear
+from circuitmap.transcoders import Transcoder, TranscoderFormatError, check_compatible
+
+
+@dataclass
+class Frozen:
+    """One module's clean input and output [1, n, d] on the prompt."""
+
+    inp: torch.Tensor
+    out: torch.Tensor
+
+
+@dataclass
+class PromptRun:
+    """Everything one forward pass of the real model (and the transcoder) gives for one prompt."""
+
+    input_ids: torch.Tensor  # [n]
+    logits: torch.Tensor  # [n, vocab], the real model's (softcapped where the model does)
+    token_vectors: torch.Tensor  # [n, d], what each token's embedding adds to the residual
+    patterns: list[torch.Tensor]  # per layer [H, n, n]
+    attention: list[Frozen]  # per layer: attention module input (normalised) and output
+    norms: dict[nn.Module, Frozen]  # every normalisation module, final norm included
+    site_in: torch.Tensor  # [L, n, d] transcoder input site values
+    site_out: torch.Tensor  # [L, n, d] true values at the transcoder output site
+    activations: torch.Tensor  # [L, n, F] feature activations (position 0 zeroed if asked)
+    reconstruction: torch.Tensor  # [L, n, d] transcoder reconstruction at the output site
+    errors: torch.Tensor = field(init=False)  # [L, n, d] site_out - reconstruction
+
+    def __post_init__(self) -> None:
+        self.errors = self.site_out - self.reconstruction
+
+    @property
+    def n_pos(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def scale(self, spec: NormSpec, module: nn.Module) -> torch.Tensor:
+        """The frozen denominator [n, 1] of a normalisation module on this prompt."""
+        return spec.scale(self.norms[module].inp[0])
+
+
+class ReplacementModel:
+    """A real model plus a transcoder: records prompts and runs the local replacement model.
+
+    `zero_first_position` drops features (and, in attribution, errors) at position 0, which
+    circuit-tracer always does: `tokenize` puts a BOS-like token there."""
+
+    def __init__(
+        self, model: nn.Module, transcoder: Transcoder, *, zero_first_position: bool = True
+    ) -> None:
+        self.adapter = ModelAdapter(model)
+        self.transcoder = transcoder
+        self.zero_first_position = zero_first_position
+        check_compatible(transcoder, self.adapter.n_layers, self.adapter.d_model)
+        cfg = transcoder.config
+        self.input_site, self.output_site = cfg.input_site, cfg.output_site
+        try:
+            self.adapter.input_site_module(0, self.input_site)
+            self.adapter.output_site_module(0, self.output_site)
+        except ValueError as err:
+            raise TranscoderFormatError(f"{cfg.name or 'transcoder'}: {err}") from None
+
+    @property
+    def model(self) -> nn.Module:
+        return self.adapter.model
+
+    # ---- one real forward pass ------------------------------------------------------------------
+    @torch.no_grad()
+    def run(self, input_ids: torch.Tensor) -> PromptRun:
+        """Run the real model on `input_ids` [n] and record what the method freezes."""
+        a = self.adapter
+        n = int(input_ids.shape[0])
+        if n > a.n_ctx:
+            raise ValueError(f"prompt has {n} tokens, longer than the model's context of {a.n_ctx}")
+        seen: dict[object, object] = {}
+        norm_modules = [m for layer in range(a.n_layers) for m in a.norms(layer).values()]
+        with Hooks() as hooks:
+            hooks.post(a.embed, lambda x, out: seen.__setitem__("embed", out))
+            for module in [*norm_modules, a.final_norm]:
+                hooks.post(module, lambda x, out, m=module: seen.__setitem__(m, Frozen(x, out)))
+            for layer in range(a.n_layers):
+                hooks.post(a.attn(layer), lambda x, out, i=layer: seen.__setitem__(("a", i), (x, out)))
+                site_in = a.input_site_module(layer, self.input_site)
+                hooks.pre(site_in, lambda x, i=layer: seen.__setitem__(("in", i), x))
+                site_out = a.output_site_module(layer, self.output_site)
+                hooks.post(site_out, lambda x, out, i=layer: seen.__setitem__(("out", i), out))
+            logits = self.model(input_ids[None].to(a.device)).logits[0]
+        attention = [Frozen(seen[("a", i)][0], seen[("a", i)][1][0]) for i in range(a.n_layers)]
+        patterns = [seen[("a", i)][1][1][0] for i in range(a.n_layers)]
+        site_in = torch.stack([self._site_value(i, seen[("in", i)]) for i in range(a.n_layers)])
+        site_out = torch.stack([seen[("out", i)][0] for i in range(a.n_layers)])
+        norms = {m: seen[m] for m in [*norm_modules, a.final_norm]}
+        acts = self._encode(site_in)
+        tc = self.transcoder
+        recon = tc.decode(acts, site_in.to(tc.W_enc.dtype) if tc.W_skip is not None else None)
+        return PromptRun(
+            input_ids=input_ids.cpu(),
+            logits=logits,
+            token_vectors=seen["embed"][0],
+            patterns=patterns,
+            attention=attention,
+            norms=norms,
+            site_in=site_in,
+            site_out=site_out,
+            activations=acts,
+            reconstruction=recon.to(site_out.dtype),
+        )
+
+    def _site_value(
+        self, layer: int, x: torch.Tensor, run: PromptRun | None = None
+    ) -> torch.Tensor:
+        """Input-site value [n, d] from the hooked module's input [1, n, d]. `mlp_in_unweighted`
+        is computed from the pre-MLP norm's input, with the scale frozen at `run`'s if given."""
+        x = x[0]
+        if self.input_site != "mlp_in_unweighted":
+            return x
+        spec = self.adapter.input_site_norm(layer, self.input_site)
+        norm = self.adapter.mlp_norm(layer)
+        return spec.linear(x, spec.scale(x) if run is None else run.scale(spec, norm))
+
+    def _encode(self, site_in: torch.Tensor) -> torch.Tensor:
+        tc = self.transcoder
+        acts = tc.encode(site_in.to(tc.W_enc.dtype))
+        if self.zero_first_position:
+            acts[:, 0] = 0
+        return acts
+
+    def encode_layer(self, x: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pre-activations, activations) [n, F] of one layer's features for site values x [n, d]
+        (position 0 zeroed if asked)."""
+        tc = self.transcoder
+        pre = x.to(tc.W_enc.dtype) @ tc.W_enc[layer].T + tc.b_enc[layer]
+        # `activate` works on all layers at once; give it this layer's pre-activations everywhere.
+        acts = tc.activate(pre.expand(tc.n_layers, *pre.shape))[layer]
+        if self.zero_first_position:
+            acts = torch.cat([torch.zeros_like(acts[:1]), acts[1:]])
+        return pre, acts
+
+    def decode_layer(self, acts: list[torch.Tensor], layer: int) -> torch.Tensor:
+        """Reconstruction [n, d] at `layer`'s output site from the activations of layers <= layer
+        (bias included, skip excluded)."""
+        tc = self.transcoder
+        out = tc.b_dec[layer].expand(acts[0].shape[0], -1)
+        for source in range(layer + 1):
+            if layer in tc.output_layers(source):
+                out = out + acts[source] @ tc.W_dec[source][:, layer - source]
+        return out
+
+    def skip(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        tc = self.transcoder
+        return x.to(tc.W_skip.dtype) @ tc.W_skip[layer]
+
+    # ---- frozen modules --------------------------------------------------------------------------
+    def freeze_norms(self, hooks: Hooks, run: PromptRun) -> None:
+        """Hold every normalisation scale at its clean value (final norm included)."""
+        for module, frozen in run.norms.items():
+            spec = self.adapter.norm_spec(module)
+            scale = spec.scale(frozen.inp)
+
+            def hook(x, out, f=frozen, spec=spec, scale=scale):
+                return f.out + spec.linear(x - f.inp, scale).to(f.out.dtype)
+
+            hooks.post(module, hook)
+
+    def freeze_attention(self, hooks: Hooks, run: PromptRun) -> None:
+        """Hold every attention pattern at its clean value."""
+        for layer in range(self.adapter.n_layers):
+            w_v, w_o = self.adapter.ov_weights(layer)
+            frozen, pattern = run.attention[layer], run.patterns[layer]
+
+            def hook(x, out, f=frozen, pattern=pattern, w_v=w_v, w_o=w_o):
+                return f.out + ov_linear(pattern, w_v, w_o, x - f.inp), out[1]
+
+            hooks.post(self.adapter.attn(layer), hook)
+
+    def site_hooks(
+        self, hooks: Hooks, on_input, on_output, frozen_scales: PromptRun | None = None
+    ) -> None:
+        """Call `on_input(layer, x [n, d])` at every input site (before the MLP runs) and
+        `on_output(layer, x_site, out [1, n, d]) -> new out` at every output site. With
+        `frozen_scales`, a normalised input site uses that run's norm scales."""
+        a = self.adapter
+        current: dict[int, torch.Tensor] = {}
+        for layer in range(a.n_layers):
+
+            def read(x, layer=layer):
+                current[layer] = self._site_value(layer, x, frozen_scales)
+                on_input(layer, current[layer])
+
+            def write(x, out, layer=layer):
+                return on_output(layer, current[layer], out)
+
+            hooks.pre(a.input_site_module(layer, self.input_site), read)
+            hooks.post(a.output_site_module(layer, self.output_site), write)
+
+    # ---- the local replacement model -------------------------------------------------------------
+    def replacement_logits(self, run: PromptRun) -> torch.Tensor:
+        """Logits [n, vocab] of the local replacement model on the recorded prompt: frozen
+        attention and norms, MLP outputs = reconstruction from features computed on the fly +
+        the recorded errors."""
+        acts: list[torch.Tensor] = []
+
+        def on_input(layer, x):
+            acts.append(self.encode_layer(x, layer)[1])
+
+        def on_output(layer, x, out):
+            new = self.decode_layer(acts, layer)
+            if self.transcoder.W_skip is not None:
+                new = new + self.skip(x, layer)
+            return (new.to(out.dtype) + run.errors[layer])[None]
+
+        with Hooks() as hooks:
+            self.freeze_norms(hooks, run)
+            self.freeze_attention(hooks, run)
+            self.site_hooks(hooks, on_input, on_output, frozen_scales=run)
+            return self.model(run.input_ids[None].to(self.adapter.device)).logits[0]

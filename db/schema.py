@@ -1,0 +1,105 @@
+"""The Neo4j schema of docs/schema.md: constraints and indexes, and the recorded schema version.
+
+`ensure_schema` is idempotent (every statement is `IF NOT EXISTS`), so `circuitmap db init`, the
+worker and the tests can all call it. `check_schema` guards readers and writers against a database
+written by a different schema version.
+"""
+
+from __future__ import annotations
+
+from neo4j import Driver
+
+SCHEMA_VERSION = 1
+SCHEMA_NAME = "circuitmap"
+
+CONSTRAINTS = (
+    ("model_uid", "Model", "n.uid"),
+    ("transcoder_uid", "Transcoder", "n.uid"),
+    ("feature_uid", "Feature", "n.uid"),
+    ("prompt_uid", "Prompt", "n.uid"),
+    ("graph_uid", "Graph", "n.uid"),
+    ("node_key", "Node", "(n.graph_uid, n.node_id)"),
+    ("claim_uid", "Claim", "n.uid"),
+    ("saved_query_name", "SavedQuery", "n.name"),
+    ("supernode_name", "Supernode", "n.name"),
+    ("schema_info_name", "SchemaInfo", "n.name"),
+)
+
+RANGE_INDEXES = (
+    ("node_kind", "Node", "kind"),
+    ("node_token", "Node", "token"),
+    ("node_feature_uid", "Node", "feature_uid"),
+    ("graph_status", "Graph", "status"),
+    ("graph_prompt_uid", "Graph", "prompt_uid"),
+    ("feature_transcoder_uid", "Feature", "transcoder_uid"),
+    ("prompt_tags", "Prompt", "tags"),
+)
+
+TEXT_INDEXES = (("feature_label", "Feature", "label"),)
+
+
+class SchemaVersionError(RuntimeError):
+    """The database was written by a different schema version than this code expects."""
+
+
+def schema_statements() -> list[str]:
+    """Every DDL statement of the schema, each safe to run again."""
+    statements = [
+        f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE {key} IS UNIQUE"
+        for name, label, key in CONSTRAINTS
+    ]
+    statements += [
+        f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+        for name, label, prop in RANGE_INDEXES
+    ]
+    statements += [
+        f"CREATE TEXT INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+        for name, label, prop in TEXT_INDEXES
+    ]
+    return statements
+
+
+def database_version(driver: Driver) -> int | None:
+    """The schema version recorded in the database, or None when none is recorded."""
+    records, _, _ = driver.execute_query(
+        "MATCH (s:SchemaInfo {name: $name}) RETURN s.version AS version", name=SCHEMA_NAME
+    )
+    return records[0]["version"] if records else None
+
+
+def ensure_schema(driver: Driver) -> int:
+    """Create the constraints and indexes, wait until they are online, record the version."""
+    found = database_version(driver)
+    if found is not None and found != SCHEMA_VERSION:
+        raise SchemaVersionError(_mismatch(found))
+    for statement in schema_statements():
+        driver.execute_query(statement)
+    driver.execute_query("CALL db.awaitIndexes(300)")
+    driver.execute_query(
+        "MERGE (s:SchemaInfo {name: $name}) ON CREATE SET s.version = $version",
+        name=SCHEMA_NAME,
+        version=SCHEMA_VERSION,
+    )
+    return SCHEMA_VERSION
+
+
+def check_schema(driver: Driver) -> int | None:
+    """Raise SchemaVersionError unless the database matches this code (a fresh database is fine)."""
+    found = database_version(driver)
+    if found is None:
+        records, _, _ = driver.execute_query("MATCH (g:Graph) RETURN count(g) > 0 AS has_graphs")
+        if records[0]["has_graphs"]:
+            raise SchemaVersionError(
+                "database holds circuitmap graphs but no schema version: run `circuitmap db init`"
+            )
+        return None
+    if found != SCHEMA_VERSION:
+        raise SchemaVersionError(_mismatch(found))
+    return found
+
+
+def _mismatch(found: object) -> str:
+    return (
+        f"database schema version is {found}, this code expects {SCHEMA_VERSION}: "
+        "use a matching circuitmap version or a fresh database"
+    )

@@ -1,0 +1,107 @@
+// Multi-hop chains token -> ... -> a given feature or supernode -> ... -> logit, per graph.
+//
+// For "Dallas -> [Texas features] -> Austin": `via` names one feature (its uid) or a supernode
+// (then any of its member features will do). Each instance of a via feature in a complete graph is
+// joined to its strongest upstream paths from the input token and downstream paths to the logit.
+// Strength is the product of edge shares (|w| / sum of |w| into the edge's target), as in
+// token_logit_paths, so the chain's strength is the upstream strength times the downstream one.
+// Partial paths weaker than min_strength are dropped while searching (exact pruning).
+// @param via str  A feature uid ("<transcoder>/<layer>/<index>") or a supernode name.
+// @param token str = null  Text of the input token; null accepts any token.
+// @param logit str = null  Text of the output logit; null means the prompt's answer.
+// @param max_up int = 3  Most edges from the token to the via feature (capped at 5).
+// @param max_down int = 3  Most edges from the via feature to the logit (capped at 5).
+// @param min_strength float = 0.0001  Drop chains weaker than this.
+// @param per_graph int = 5  Strongest chains kept per graph.
+// @param limit int = 100  Most rows returned (strongest first).
+// @param tag str = null  Only prompts carrying this tag.
+// @param model str = null  Only graphs of this model uid.
+// @param transcoder str = null  Only graphs of this transcoder uid.
+// @column graph_uid  The graph.
+// @column prompt  The prompt's text.
+// @column via_feature  The via feature's uid on this chain.
+// @column hops  Number of edges on the chain.
+// @column strength  Product of the edges' shares.
+// @column sign  Product of the signs of the edge weights.
+// @column node_ids  Node ids from token to logit.
+// @column features  Feature uids of the intermediate nodes, in order.
+// @column labels  Labels of the intermediate features, in order.
+// @column weights  Raw edge weights along the chain.
+WITH [$via] + COLLECT { MATCH (:Supernode {name: $via})-[:GROUPS]->(f:Feature) RETURN f.uid } AS uids
+MATCH (v:Node)
+  WHERE v.feature_uid IN uids
+MATCH (g:Graph {uid: v.graph_uid})
+  WHERE g.status = 'complete'
+    AND ($model IS NULL OR g.model_uid = $model)
+    AND ($transcoder IS NULL OR g.transcoder_uid = $transcoder)
+MATCH (pr:Prompt {uid: g.prompt_uid})
+  WHERE $tag IS NULL OR $tag IN pr.tags
+WITH g, pr, v,
+  COLLECT {
+    MATCH (g)-[:HAS_NODE]->(x:TokenNode)
+    WHERE x.position <= v.position AND ($token IS NULL OR x.token = $token)
+    RETURN x
+  } AS starts,
+  COLLECT {
+    MATCH (g)-[:HAS_NODE]->(x:LogitNode) WHERE x.token = coalesce($logit, pr.answer) RETURN x
+  } AS ends
+  WHERE size(starts) > 0 AND size(ends) > 0
+// Upstream: backward beam from v to a start token (shares of edges into the path's nodes).
+WITH g, pr, v, starts, ends,
+  reduce(acc = {open: [{head: v, s: 1.0, nodes: [], ws: []}], done: []},
+    hop IN range(1, CASE WHEN $max_up < 5 THEN $max_up ELSE 5 END) |
+    reduce(z = acc, nxt IN [COLLECT {
+      UNWIND acc.open AS p
+      WITH p, COLLECT { WITH p.head AS h MATCH (a)-[r:ATTR]->(h) RETURN [a, r.weight] } AS ins
+      WITH p, ins, reduce(total = 0.0, e IN ins | total + abs(e[1])) AS total
+      UNWIND ins AS e
+      WITH p, e[0] AS a, e[1] AS w, abs(e[1]) / total AS share
+      WHERE p.s * share >= $min_strength
+        AND (a IN starts OR (a:FeatureNode AND hop < $max_up))
+      RETURN {head: a, s: p.s * share, nodes: [a] + p.nodes, ws: [w] + p.ws}
+    }] | {
+      open: [q IN nxt WHERE q.head:FeatureNode],
+      done: z.done + [q IN nxt WHERE q.head IN starts]
+    })
+  ).done AS ups
+WHERE size(ups) > 0
+// Downstream: forward beam from v to an end logit; a share needs the target's total input.
+WITH g, pr, v, ups,
+  reduce(acc = {open: [{head: v, s: 1.0, nodes: [], ws: []}], done: []},
+    hop IN range(1, CASE WHEN $max_down < 5 THEN $max_down ELSE 5 END) |
+    reduce(z = acc, nxt IN [COLLECT {
+      UNWIND acc.open AS p
+      WITH p, p.head AS h
+      MATCH (h)-[r:ATTR]->(b)
+        WHERE b IN ends OR (b:FeatureNode AND hop < $max_down)
+      WITH p, b, r.weight AS w,
+        abs(r.weight) / reduce(total = 0.0, x IN COLLECT { MATCH ()-[r2:ATTR]->(b) RETURN r2.weight }
+          | total + abs(x)) AS share
+      WHERE p.s * share >= $min_strength
+      RETURN {head: b, s: p.s * share, nodes: p.nodes + b, ws: p.ws + w}
+    }] | {
+      open: [q IN nxt WHERE q.head:FeatureNode],
+      done: z.done + [q IN nxt WHERE q.head IN ends]
+    })
+  ).done AS downs
+UNWIND ups AS up
+UNWIND downs AS down
+WITH g, pr, v, up.s * down.s AS strength, up.nodes + [v] + down.nodes AS path_nodes,
+  up.ws + down.ws AS ws
+  WHERE strength >= $min_strength
+WITH g, pr, v, strength, path_nodes, ws ORDER BY strength DESC
+WITH g, pr, collect({v: v, s: strength, nodes: path_nodes, ws: ws})[..$per_graph] AS top
+UNWIND top AS c
+RETURN
+  g.uid AS graph_uid,
+  pr.text AS prompt,
+  c.v.feature_uid AS via_feature,
+  size(c.ws) AS hops,
+  c.s AS strength,
+  reduce(s = 1, w IN c.ws | s * sign(w)) AS sign,
+  [n IN c.nodes | n.node_id] AS node_ids,
+  [n IN c.nodes[1..-1] | n.feature_uid] AS features,
+  [n IN c.nodes[1..-1] | n.label] AS labels,
+  c.ws AS weights
+ORDER BY strength DESC
+LIMIT $limit

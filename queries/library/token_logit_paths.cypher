@@ -1,0 +1,78 @@
+// Paths from an input token to an output logit through features, per graph, strongest first.
+//
+// Path strength is the product of the normalised weights of its edges, where an edge's normalised
+// weight (its share) is |w| / (sum of |w| over all edges into the same target), as in the pruning
+// step of Circuit Tracing (A_hat). A share is the fraction of the target's direct input that comes
+// from the source, so strengths lie in (0, 1] and compare across graphs. The search walks
+// backwards from the logit and drops partial paths whose strength falls below min_strength, which
+// is exact pruning: extending a path can only lower its strength. Every node between the token
+// and the logit is a feature. Only complete graphs are searched.
+// @param token str  Text of the input token as stored in Node.token (e.g. "dallas").
+// @param logit str  Text of the output logit's token (e.g. "austin").
+// @param min_hops int = 2  Fewest edges on a path (2 = at least one feature).
+// @param max_hops int = 4  Most edges on a path (capped at 6).
+// @param min_strength float = 0.0001  Drop paths weaker than this.
+// @param per_graph int = 5  Strongest paths kept per graph.
+// @param limit int = 100  Most rows returned (strongest first).
+// @param graph str = null  Only this graph uid.
+// @param tag str = null  Only prompts carrying this tag.
+// @param model str = null  Only graphs of this model uid.
+// @param transcoder str = null  Only graphs of this transcoder uid.
+// @column graph_uid  The graph.
+// @column prompt  The prompt's text.
+// @column hops  Number of edges on the path.
+// @column strength  Product of the edges' shares.
+// @column sign  Product of the signs of the edge weights (+1 excites, -1 inhibits the logit).
+// @column node_ids  Node ids from token to logit.
+// @column features  Feature uids of the intermediate nodes, in order.
+// @column labels  Labels of the intermediate features, in order.
+// @column weights  Raw edge weights along the path.
+// @column shares  Normalised edge weights along the path.
+MATCH (l:Node {token: $logit})
+  WHERE l:LogitNode AND ($graph IS NULL OR l.graph_uid = $graph)
+MATCH (t:Node {token: $token})
+  WHERE t:TokenNode AND t.graph_uid = l.graph_uid
+WITH l, collect(t) AS starts, min(t.position) AS min_pos
+MATCH (g:Graph {uid: l.graph_uid})
+  WHERE g.status = 'complete'
+    AND ($model IS NULL OR g.model_uid = $model)
+    AND ($transcoder IS NULL OR g.transcoder_uid = $transcoder)
+MATCH (pr:Prompt {uid: g.prompt_uid})
+  WHERE $tag IS NULL OR $tag IN pr.tags
+// Backward beam: `open` holds partial paths ending (at their head) in a feature, `done` the paths
+// that reached a start token. One iteration per hop; each reads the head's incoming edges once.
+WITH g, pr, l, starts, min_pos,
+  reduce(acc = {open: [{head: l, s: 1.0, nodes: [l], ws: [], shares: []}], done: []},
+    hop IN range(1, CASE WHEN $max_hops < 6 THEN $max_hops ELSE 6 END) |
+    reduce(z = acc, nxt IN [COLLECT {
+      UNWIND acc.open AS p
+      WITH p, COLLECT { WITH p.head AS h MATCH (a)-[r:ATTR]->(h) RETURN [a, r.weight] } AS ins
+      WITH p, ins, reduce(total = 0.0, e IN ins | total + abs(e[1])) AS total
+      UNWIND ins AS e
+      WITH p, e[0] AS a, e[1] AS w, abs(e[1]) / total AS share
+      WHERE p.s * share >= $min_strength AND a.position >= min_pos
+        AND (a IN starts OR (a:FeatureNode AND hop < $max_hops))
+      RETURN {head: a, s: p.s * share, nodes: p.nodes + a, ws: p.ws + w, shares: p.shares + share}
+    }] | {
+      open: [q IN nxt WHERE q.head:FeatureNode],
+      done: z.done + [q IN nxt WHERE q.head IN starts AND hop >= $min_hops]
+    })
+  ) AS beam
+UNWIND beam.done AS p
+WITH g, pr, p ORDER BY p.s DESC
+WITH g, pr, collect(p)[..$per_graph] AS top
+UNWIND top AS p
+WITH g, pr, p, reverse(p.nodes) AS path_nodes
+RETURN
+  g.uid AS graph_uid,
+  pr.text AS prompt,
+  size(p.ws) AS hops,
+  p.s AS strength,
+  reduce(s = 1, w IN p.ws | s * sign(w)) AS sign,
+  [n IN path_nodes | n.node_id] AS node_ids,
+  [n IN path_nodes[1..-1] | n.feature_uid] AS features,
+  [n IN path_nodes[1..-1] | n.label] AS labels,
+  reverse(p.ws) AS weights,
+  reverse(p.shares) AS shares
+ORDER BY strength DESC
+LIMIT $limit

@@ -1,0 +1,155 @@
+"""Run library and saved queries: parameters bound, safety-checked, READ transaction, timeout, row cap.
+
+Everything that executes a query for a user (CLI, dashboard, supernodes) comes through here, so the
+same limits apply everywhere. Limits come from the environment:
+CIRCUITMAP_QUERY_ROW_CAP (default 10000) and CIRCUITMAP_QUERY_TIMEOUT_S (default 30).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+from neo4j import READ_ACCESS, Driver
+from neo4j.exceptions import ClientError, Neo4jError
+from neo4j.time import Date, DateTime, Duration, Time
+
+from db.connection import database_name
+from queries import saved
+from queries.library import load_library, parse_value, type_name_of
+from queries.safety import check_read_only
+
+
+def default_row_cap() -> int:
+    return int(os.environ.get("CIRCUITMAP_QUERY_ROW_CAP", "10000"))
+
+
+def default_timeout_s() -> float:
+    return float(os.environ.get("CIRCUITMAP_QUERY_TIMEOUT_S", "30"))
+
+
+class QueryFailedError(RuntimeError):
+    """The server rejected or aborted the query (syntax, timeout, ...); the message says which."""
+
+
+@dataclass
+class QueryResult:
+    frame: pd.DataFrame
+    capped: bool
+    row_cap: int | None
+    elapsed_s: float
+
+    @property
+    def note(self) -> str:
+        """A one-line human note; says clearly when rows were cut off."""
+        rows = len(self.frame)
+        if self.capped:
+            return f"capped: showing the first {rows} rows (row cap {self.row_cap}); more exist"
+        return f"{rows} row{'s' if rows != 1 else ''} in {self.elapsed_s * 1000:.0f} ms"
+
+
+def run_cypher(
+    driver: Driver,
+    cypher: str,
+    params: dict[str, object] | None = None,
+    *,
+    row_cap: int | None = None,
+    timeout_s: float | None = None,
+    check: bool = True,
+) -> QueryResult:
+    """Run one query in a READ transaction and return at most `row_cap` rows as a DataFrame.
+
+    `check=False` skips the EXPLAIN safety check; only code-owned queries (the library, the graph
+    reader) may use it, and they still run read-only.
+    """
+    params = params or {}
+    row_cap = default_row_cap() if row_cap is None else row_cap
+    timeout_s = default_timeout_s() if timeout_s is None else timeout_s
+    if check:
+        check_read_only(driver, cypher, params)
+    start = time.perf_counter()
+    rows: list[dict[str, object]] = []
+    capped = False
+    try:
+        with (
+            driver.session(database=database_name(), default_access_mode=READ_ACCESS) as session,
+            session.begin_transaction(timeout=timeout_s) as tx,
+        ):
+            result = tx.run(cypher, params)
+            columns = list(result.keys())
+            for record in result:
+                if row_cap and len(rows) >= row_cap:
+                    capped = True
+                    break
+                rows.append({k: _native(v) for k, v in record.items()})
+    except ClientError as error:
+        if "Timeout" in (error.code or "") or "terminated" in (error.message or "").lower():
+            raise QueryFailedError(f"query stopped after the {timeout_s:g} s timeout") from None
+        raise QueryFailedError(f"query failed: {error.message}") from None
+    except Neo4jError as error:
+        raise QueryFailedError(f"query failed: {error.message}") from None
+    frame = pd.DataFrame(rows, columns=columns)
+    return QueryResult(frame, capped, row_cap or None, time.perf_counter() - start)
+
+
+def run_query(
+    driver: Driver,
+    name: str,
+    params: dict[str, object] | None = None,
+    *,
+    row_cap: int | None = None,
+    timeout_s: float | None = None,
+) -> QueryResult:
+    """Run a library query or, failing that, a saved query, with its defaults overridden by `params`."""
+    library = load_library()
+    if name in library:
+        query = library[name]
+        return run_cypher(
+            driver, query.cypher, query.bind(params), row_cap=row_cap, timeout_s=timeout_s
+        )
+    stored = saved.get_saved(driver, name)
+    if stored is None:
+        raise LookupError(f"no library or saved query named {name!r}")
+    bound = {**stored.params, **(params or {})}
+    return run_cypher(driver, stored.cypher, bound, row_cap=row_cap, timeout_s=timeout_s)
+
+
+def param_types(driver: Driver, name: str) -> dict[str, str | None]:
+    """Declared parameter types of a library query, or the types of a saved query's defaults."""
+    library = load_library()
+    if name in library:
+        return {p.name: p.type for p in library[name].params}
+    stored = saved.get_saved(driver, name)
+    if stored is None:
+        raise LookupError(f"no library or saved query named {name!r}")
+    return {key: type_name_of(value) for key, value in stored.params.items()}
+
+
+def parse_cli_params(pairs: list[str], types: dict[str, str | None]) -> dict[str, object]:
+    """`k=v` strings to typed values: by the declared type when known, else parsed as JSON."""
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"parameter {pair!r} is not of the form name=value")
+        key = key.strip()
+        try:
+            params[key] = parse_value(raw, types.get(key))
+        except ValueError as error:
+            raise ValueError(f"parameter {key!r}: {error}") from None
+    return params
+
+
+def _native(value: object) -> object:
+    """Driver temporal types to Python ones, recursively, so pandas and JSON can handle them."""
+    if isinstance(value, DateTime | Date | Time):
+        return value.to_native()
+    if isinstance(value, Duration):
+        return str(value)
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,111 @@
+"""Refuse user Cypher that could change anything, before it runs.
+
+The check asks the server itself: `EXPLAIN` plans the query without running it and reports its type
+(r = read only, rw / w = writes, s = schema change) and its plan. On top of the type we reject plan
+operators that read the outside world or act on the server (LOAD CSV, `CALL { } IN TRANSACTIONS`,
+SHOW / TERMINATE commands) and every procedure call whose registered mode is not READ or whose
+name belongs to a family that loads, exports or runs dynamic Cypher. Parameter values are sent as
+parameters, never spliced into the text, so a value carrying Cypher is just a string. Queries that
+pass still run in a READ transaction (see runner.py), so the server refuses writes a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from neo4j import READ_ACCESS, Driver, NotificationMinimumSeverity
+from neo4j.exceptions import Neo4jError
+
+from db.connection import database_name
+
+QUERY_TYPE_MEANING = {"rw": "writes data", "w": "writes data", "s": "changes the schema"}
+
+FORBIDDEN_OPERATORS = {
+    "LoadCSV": "loads a file or URL (LOAD CSV)",
+    "AdministrationCommand": "is an administration command",
+    "TransactionApply": "runs CALL { ... } IN TRANSACTIONS",
+    "TransactionForeach": "runs CALL { ... } IN TRANSACTIONS",
+}
+# SHOW and TERMINATE commands plan as one operator named after the command (ShowProcedures, ...)
+# and report query type "r", so they are caught here rather than by the type.
+COMMAND_PREFIXES = ("Show", "Terminate")
+
+# Procedure families that read files/URLs, export, or run Cypher given as a string.
+DENIED_PROCEDURE_PREFIXES = (
+    "apoc.load.",
+    "apoc.import.",
+    "apoc.export.",
+    "apoc.cypher.",
+    "apoc.periodic.",
+    "apoc.trigger.",
+    "apoc.custom.",
+    "apoc.systemdb.",
+    "apoc.util.sleep",
+    "dbms.",
+)
+
+
+class UnsafeQueryError(ValueError):
+    """The query was refused before running; the message says why."""
+
+
+def check_read_only(driver: Driver, cypher: str, params: dict[str, object] | None = None) -> None:
+    """Raise UnsafeQueryError unless `cypher` only reads; runs nothing but EXPLAIN."""
+    if not cypher.strip():
+        raise UnsafeQueryError("refused: the query is empty")
+    with driver.session(
+        database=database_name(),
+        default_access_mode=READ_ACCESS,
+        notifications_min_severity=NotificationMinimumSeverity.OFF,
+    ) as session:
+        try:
+            summary = session.run("EXPLAIN " + cypher, params or {}).consume()
+        except Neo4jError as error:
+            raise UnsafeQueryError(f"refused: the server cannot plan it: {error.message}") from None
+        query_type = summary.query_type
+        if query_type != "r":
+            meaning = QUERY_TYPE_MEANING.get(str(query_type), f"has query type {query_type!r}")
+            raise UnsafeQueryError(f"refused: the query {meaning}; only read queries may run")
+        operators = list(_operators(summary.plan or {}))
+        _check_operators(operators)
+        procedures = sorted({_procedure_name(a) for name, a in operators if name == "ProcedureCall"})
+        if procedures:
+            _check_procedures(session, procedures)
+
+
+def _operators(plan: dict) -> Iterator[tuple[str, dict]]:
+    yield plan.get("operatorType", "").split("@")[0], plan.get("args", {})
+    for child in plan.get("children", []):
+        yield from _operators(child)
+
+
+def _check_operators(operators: list[tuple[str, dict]]) -> None:
+    for name, _ in operators:
+        if name in FORBIDDEN_OPERATORS:
+            raise UnsafeQueryError(f"refused: the query {FORBIDDEN_OPERATORS[name]}")
+        if name.startswith(COMMAND_PREFIXES):
+            raise UnsafeQueryError(f"refused: SHOW / TERMINATE commands ({name}) are not allowed")
+
+
+def _procedure_name(args: dict) -> str:
+    signature = str(args.get("Signature") or args.get("Details") or "")
+    return signature.split("(")[0].strip()
+
+
+def _check_procedures(session, procedures: list[str]) -> None:
+    for name in procedures:
+        if name.lower().startswith(DENIED_PROCEDURE_PREFIXES):
+            raise UnsafeQueryError(f"refused: procedure {name} may load, export or run Cypher")
+    rows = session.run(
+        "SHOW PROCEDURES YIELD name, mode WHERE name IN $names RETURN name, mode",
+        names=procedures,
+    )
+    modes = {row["name"]: row["mode"] for row in rows}
+    for name in procedures:
+        mode = modes.get(name)
+        if mode is None:
+            raise UnsafeQueryError(f"refused: procedure {name} is not a registered procedure")
+        if mode != "READ":
+            raise UnsafeQueryError(
+                f"refused: procedure {name} runs in {mode} mode; only READ procedures may be called"
+            )
