@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from circuitmap.models import NormSpec, ov_transpose
+from circuitmap.pruning import influence
 from circuitmap.replacement import PromptRun, ReplacementModel
 
 
@@ -90,6 +91,10 @@ class _Norm:
         return self.spec.transpose(grad, self.scale[: grad.shape[1]])
 
 
+def _transpose(norm: _Norm | None, grad: torch.Tensor) -> torch.Tensor:
+    return grad if norm is None else norm.transpose(grad)
+
+
 class DirectEffects:
     """Rows of the adjacency matrix for batches of targets, by pulling their input directions back
     through the frozen linear model of one prompt.
@@ -144,7 +149,7 @@ class DirectEffects:
         """Per output layer m: (D [n, kmax, d], cols [n, kmax]): the scaled decoder vectors of the
         features writing to m, grouped by position; padding points at a scratch column."""
         L, n = self.n_layers, self.n_pos
-        by_layer: list[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = [[] for _ in range(L)]
+        by_layer: list[list[tuple[torch.Tensor, ...]]] = [[] for _ in range(L)]
         cols = torch.arange(self.n_features, device=features.device)
         for source in range(L):
             mask = features[:, 0] == source
@@ -163,10 +168,11 @@ class DirectEffects:
             order = torch.argsort(pos, stable=True)
             pos, vecs, col = pos[order], vecs[order], col[order]
             counts = torch.bincount(pos, minlength=n)
-            slot = torch.arange(len(pos), device=pos.device) - (torch.cumsum(counts, 0) - counts)[pos]
-            dec = torch.zeros(n, int(counts.max()), vecs.shape[1], dtype=self.dtype, device=self.device)
+            slot = torch.arange(len(pos)) - (torch.cumsum(counts, 0) - counts)[pos]
+            opts = {"device": self.device}
+            dec = torch.zeros(n, int(counts.max()), vecs.shape[1], dtype=self.dtype, **opts)
             dec[pos, slot] = vecs.to(self.device, self.dtype)
-            index = torch.full((n, dec.shape[1]), self.n_cols, dtype=torch.long, device=self.device)
+            index = torch.full((n, dec.shape[1]), self.n_cols, dtype=torch.long, **opts)
             index[pos, slot] = col.to(self.device)
             packed.append((dec, index))
         return packed
@@ -193,7 +199,7 @@ class DirectEffects:
         for layer in range(top, -1, -1):
             g_in = None
             if live:  # the MLP branch: sources writing to this layer's output site, skip path
-                g_site = g if self.out_norm[layer] is None else self.out_norm[layer].transpose(g)
+                g_site = _transpose(self.out_norm[layer], g)
                 self._score_sources(out, g_site, layer)
                 if self.w_skip[layer] is not None:
                     g_in = g_site @ self.w_skip[layer].T
@@ -203,9 +209,9 @@ class DirectEffects:
                 g_in.index_put_((b_all[here], positions[here]), vectors[here], accumulate=True)
                 live = True
             if g_in is not None:
-                g = g + (g_in if self.in_norm[layer] is None else self.in_norm[layer].transpose(g_in))
+                g = g + _transpose(self.in_norm[layer], g_in)
             if live:  # the attention branch
-                g_attn = g if self.post_attn_norm[layer] is None else self.post_attn_norm[layer].transpose(g)
+                g_attn = _transpose(self.post_attn_norm[layer], g)
                 w_v, w_o = self.ov[layer]
                 pattern = self.patterns[layer][:, :n_used, :n_used]
                 g = g + self.attn_norm[layer].transpose(ov_transpose(pattern, w_v, w_o, g_attn))
@@ -238,23 +244,6 @@ def logit_targets(
     return ids.cpu(), top_p[:cutoff].cpu(), vectors
 
 
-def influence(matrix: torch.Tensor, weights: torch.Tensor, row_nodes: torch.Tensor | None = None):
-    """sum_k w A^k for k >= 1, with A = |matrix| row-normalised (rows are the nodes `row_nodes`,
-    all nodes when None). Terminates because attribution graphs are acyclic."""
-    a = matrix.abs()
-    a = a / a.sum(dim=1, keepdim=True).clamp(min=1e-10)
-    current = weights if row_nodes is None else weights[row_nodes]
-    total = torch.zeros(matrix.shape[1], dtype=matrix.dtype, device=matrix.device)
-    for _ in range(matrix.shape[1] + 1):
-        current = current @ a
-        if not current.any():
-            return total
-        total += current
-        if row_nodes is not None:
-            current = current[row_nodes]
-    raise RuntimeError("influence did not converge: the graph has a cycle")
-
-
 @torch.no_grad()
 def attribute(
     rm: ReplacementModel,
@@ -285,12 +274,8 @@ def attribute(
     k = K if max_feature_nodes is None else min(max_feature_nodes, K)
 
     def compute(layers, positions, vectors) -> torch.Tensor:
-        return torch.cat(
-            [
-                effects.rows(layers[i : i + batch_size], positions[i : i + batch_size], vectors[i : i + batch_size]).cpu()
-                for i in range(0, len(layers), batch_size)
-            ]
-        )
+        batches = [slice(i, i + batch_size) for i in range(0, len(layers), batch_size)]
+        return torch.cat([effects.rows(layers[b], positions[b], vectors[b]).cpu() for b in batches])
 
     logit_rows = compute(torch.full((m,), L), torch.full((m,), n - 1), logit_vecs)
     feature_rows = torch.zeros(k, effects.n_cols)
@@ -299,12 +284,13 @@ def attribute(
         if k == K:
             chunk = torch.arange(K)
         else:
-            chunk = _next_by_influence(
-                logit_rows, feature_rows[: len(visit)], visit, probs, K, update_interval * batch_size
-            )[: k - len(visit)]
+            size = min(update_interval * batch_size, k - len(visit))
+            rows = feature_rows[: len(visit)]
+            chunk = _next_by_influence(logit_rows, rows, visit, probs, K, size)
             chunk = chunk.sort().values  # layer-major order: batches span few layers and positions
         f = features[chunk].cpu()
-        feature_rows[len(visit) : len(visit) + len(chunk)] = compute(f[:, 0], f[:, 1], encoders[chunk])
+        done = len(visit)
+        feature_rows[done : done + len(chunk)] = compute(f[:, 0], f[:, 1], encoders[chunk])
         visit = torch.cat([visit, chunk])
 
     selected, order = visit.sort()
@@ -325,8 +311,9 @@ def attribute(
     )
 
 
-def _next_by_influence(logit_rows, feature_rows, visited, probs, n_features, size) -> torch.Tensor:
-    """The `size` unvisited features with the most influence on the logits so far."""
+def _next_by_influence(logit_rows, feature_rows, visited, probs, n_features, size):
+    """The `size` unvisited features with the most influence on the logits so far (the first
+    `n_features` columns are the features)."""
     n_cols = logit_rows.shape[1]
     rows = torch.cat([logit_rows, feature_rows])
     m = logit_rows.shape[0]

@@ -22,6 +22,7 @@ from the real, softcapped logits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
@@ -100,33 +101,36 @@ class ReplacementModel:
         if n > a.n_ctx:
             raise ValueError(f"prompt has {n} tokens, longer than the model's context of {a.n_ctx}")
         seen: dict[object, object] = {}
+
+        def store(key):
+            return lambda x, out: seen.__setitem__(key, (x, out))
+
         norm_modules = [m for layer in range(a.n_layers) for m in a.norms(layer).values()]
+        norm_modules.append(a.final_norm)
         with Hooks() as hooks:
-            hooks.post(a.embed, lambda x, out: seen.__setitem__("embed", out))
-            for module in [*norm_modules, a.final_norm]:
-                hooks.post(module, lambda x, out, m=module: seen.__setitem__(m, Frozen(x, out)))
-            for layer in range(a.n_layers):
-                hooks.post(a.attn(layer), lambda x, out, i=layer: seen.__setitem__(("a", i), (x, out)))
-                site_in = a.input_site_module(layer, self.input_site)
-                hooks.pre(site_in, lambda x, i=layer: seen.__setitem__(("in", i), x))
-                site_out = a.output_site_module(layer, self.output_site)
-                hooks.post(site_out, lambda x, out, i=layer: seen.__setitem__(("out", i), out))
+            hooks.post(a.embed, store("embed"))
+            for module in norm_modules:
+                hooks.post(module, store(module))
+            for i in range(a.n_layers):
+                hooks.post(a.attn(i), store(("attn", i)))
+                site = a.input_site_module(i, self.input_site)
+                hooks.pre(site, partial(store(("in", i)), out=None))
+                hooks.post(a.output_site_module(i, self.output_site), store(("out", i)))
             logits = self.model(input_ids[None].to(a.device)).logits[0]
-        attention = [Frozen(seen[("a", i)][0], seen[("a", i)][1][0]) for i in range(a.n_layers)]
-        patterns = [seen[("a", i)][1][1][0] for i in range(a.n_layers)]
-        site_in = torch.stack([self._site_value(i, seen[("in", i)]) for i in range(a.n_layers)])
-        site_out = torch.stack([seen[("out", i)][0] for i in range(a.n_layers)])
-        norms = {m: seen[m] for m in [*norm_modules, a.final_norm]}
+        layers = range(a.n_layers)
+        attention = [seen[("attn", i)] for i in layers]
+        site_in = torch.stack([self._site_value(i, seen[("in", i)][0]) for i in layers])
+        site_out = torch.stack([seen[("out", i)][1][0] for i in layers])
         acts = self._encode(site_in)
         tc = self.transcoder
         recon = tc.decode(acts, site_in.to(tc.W_enc.dtype) if tc.W_skip is not None else None)
         return PromptRun(
             input_ids=input_ids.cpu(),
             logits=logits,
-            token_vectors=seen["embed"][0],
-            patterns=patterns,
-            attention=attention,
-            norms=norms,
+            token_vectors=seen["embed"][1][0],
+            patterns=[out[1][0] for _, out in attention],
+            attention=[Frozen(x, out[0]) for x, out in attention],
+            norms={m: Frozen(*seen[m]) for m in norm_modules},
             site_in=site_in,
             site_out=site_out,
             activations=acts,

@@ -2,6 +2,7 @@
 
 import typer
 
+from cli.dashboard import dashboard
 from cli.demo import app as demo_app
 from cli.transcoders import app as transcoders_app
 
@@ -16,3 +17,4 @@ app = typer.Typer(
 # app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(transcoders_app, name="transcoders")
+app.command(name="dashboard")(dashboard)

@@ -1,4 +1,4 @@
-"""Run library and saved queries: parameters bound, safety-checked, READ transaction, timeout, row cap.
+"""Run library and saved queries: bound parameters, safety check, READ transaction, timeout, cap.
 
 Everything that executes a query for a user (CLI, dashboard, supernodes) comes through here, so the
 same limits apply everywhere. Limits come from the environment:
@@ -102,7 +102,7 @@ def run_query(
     row_cap: int | None = None,
     timeout_s: float | None = None,
 ) -> QueryResult:
-    """Run a library query or, failing that, a saved query, with its defaults overridden by `params`."""
+    """Run a library query or else a saved query, its defaults overridden by `params`."""
     library = load_library()
     if name in library:
         query = library[name]

@@ -30,19 +30,19 @@ FORBIDDEN_OPERATORS = {
 # and report query type "r", so they are caught here rather than by the type.
 COMMAND_PREFIXES = ("Show", "Terminate")
 
-# Procedure families that read files/URLs, export, or run Cypher given as a string.
-DENIED_PROCEDURE_PREFIXES = (
-    "apoc.load.",
-    "apoc.import.",
-    "apoc.export.",
-    "apoc.cypher.",
-    "apoc.periodic.",
-    "apoc.trigger.",
-    "apoc.custom.",
-    "apoc.systemdb.",
-    "apoc.util.sleep",
-    "dbms.",
-)
+# Procedure families refused whatever mode they declare (apoc.load.* is registered as READ).
+DENIED_PROCEDURES = {
+    "apoc.load.": "loads files or URLs",
+    "apoc.import.": "loads files or URLs",
+    "apoc.export.": "writes files",
+    "apoc.cypher.": "runs Cypher given as a string",
+    "apoc.periodic.": "runs Cypher given as a string",
+    "apoc.trigger.": "installs triggers",
+    "apoc.custom.": "installs procedures",
+    "apoc.systemdb.": "reads the system database",
+    "apoc.util.sleep": "holds the server",
+    "dbms.": "is an administration procedure",
+}
 
 
 class UnsafeQueryError(ValueError):
@@ -50,7 +50,11 @@ class UnsafeQueryError(ValueError):
 
 
 def check_read_only(driver: Driver, cypher: str, params: dict[str, object] | None = None) -> None:
-    """Raise UnsafeQueryError unless `cypher` only reads; runs nothing but EXPLAIN."""
+    """Raise UnsafeQueryError unless `cypher` only reads; runs nothing but EXPLAIN.
+
+    Operators and procedures are checked before the query type so that the message names the most
+    specific reason (a write procedure, an administration command) rather than just "writes".
+    """
     if not cypher.strip():
         raise UnsafeQueryError("refused: the query is empty")
     with driver.session(
@@ -61,16 +65,19 @@ def check_read_only(driver: Driver, cypher: str, params: dict[str, object] | Non
         try:
             summary = session.run("EXPLAIN " + cypher, params or {}).consume()
         except Neo4jError as error:
-            raise UnsafeQueryError(f"refused: the server cannot plan it: {error.message}") from None
-        query_type = summary.query_type
-        if query_type != "r":
-            meaning = QUERY_TYPE_MEANING.get(str(query_type), f"has query type {query_type!r}")
-            raise UnsafeQueryError(f"refused: the query {meaning}; only read queries may run")
+            reason = (error.message or str(error)).splitlines()[0]
+            raise UnsafeQueryError(f"refused: the server cannot plan it: {reason}") from None
         operators = list(_operators(summary.plan or {}))
         _check_operators(operators)
-        procedures = sorted({_procedure_name(a) for name, a in operators if name == "ProcedureCall"})
+        procedures = sorted(
+            {_procedure_name(a) for name, a in operators if name == "ProcedureCall"}
+        )
         if procedures:
             _check_procedures(session, procedures)
+    query_type = summary.query_type
+    if query_type != "r":
+        meaning = QUERY_TYPE_MEANING.get(str(query_type), f"has query type {query_type!r}")
+        raise UnsafeQueryError(f"refused: the query {meaning}; only read queries may run")
 
 
 def _operators(plan: dict) -> Iterator[tuple[str, dict]]:
@@ -94,8 +101,9 @@ def _procedure_name(args: dict) -> str:
 
 def _check_procedures(session, procedures: list[str]) -> None:
     for name in procedures:
-        if name.lower().startswith(DENIED_PROCEDURE_PREFIXES):
-            raise UnsafeQueryError(f"refused: procedure {name} may load, export or run Cypher")
+        for prefix, reason in DENIED_PROCEDURES.items():
+            if name.lower().startswith(prefix.lower()):
+                raise UnsafeQueryError(f"refused: procedure {name} {reason}")
     rows = session.run(
         "SHOW PROCEDURES YIELD name, mode WHERE name IN $names RETURN name, mode",
         names=procedures,

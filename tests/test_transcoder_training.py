@@ -166,11 +166,10 @@ def test_resume_from_checkpoint(tokenizer, tmp_path, monkeypatch):
     result = train_transcoder(model, tokenizer, texts, config, tmp_path, progress=False)
     assert len(calls) == 20 and result.steps == 40
     assert not (tmp_path / "checkpoint.pt").exists() and (tmp_path / "config.json").exists()
+    # a checkpoint left by a run with other settings is refused, not silently mixed in
+    torch.save({"config": {"steps": 1}}, tmp_path / "checkpoint.pt")
     with pytest.raises(ValueError, match="other settings"):
-        training._save_checkpoint(tmp_path, result.transcoder, torch.optim.Adam(
-            result.transcoder.parameters()), training._Scales.estimate(
-            torch.ones(2, 2, 32), torch.ones(2, 2, 32)), 20, config)  # fmt: skip
-        train_transcoder(model, tokenizer, texts, short_config(steps=41), tmp_path, progress=False)
+        train_transcoder(model, tokenizer, texts, config, tmp_path, progress=False)
 
 
 def test_cli_train_and_info(tokenizer, tmp_path):

@@ -211,6 +211,36 @@ def test_gemma_scope_npz_set(tmp_path):
         )
 
 
+def test_gemma_scope_2_layer_files(tmp_path):
+    gen = torch.Generator().manual_seed(1)
+    files = []
+    for layer in range(L):
+        tensors = {
+            "w_enc": torch.randn(D, F, generator=gen),
+            "w_dec": torch.randn(F, D, generator=gen),
+            "b_enc": torch.randn(F, generator=gen),
+            "b_dec": torch.randn(D, generator=gen),
+            "threshold": torch.rand(F, generator=gen),
+            "affine_skip_connection": torch.randn(D, D, generator=gen),
+        }
+        save_file(tensors, tmp_path / f"l{layer}.safetensors")
+        files.append(tensors)
+    config = {"model_kind": "transcoder_set", "feature_input_hook": "mlp.hook_in",
+              "feature_output_hook": "hook_mlp_out",
+              "transcoders": [str(tmp_path / f"l{i}.safetensors") for i in range(L)]}  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    tc = load_transcoder(tmp_path)
+    assert tc.config.skip and torch.equal(tc.W_enc[1], files[1]["w_enc"].T)
+    x = torch.randn(L, 3, D)
+    with torch.no_grad():
+        recon, acts = tc(x)
+    t = files[2]
+    pre = x[2] @ t["w_enc"] + t["b_enc"]
+    expected = (pre * (pre > t["threshold"])) @ t["w_dec"] + t["b_dec"]
+    expected += x[2] @ t["affine_skip_connection"]
+    assert torch.allclose(recon[2], expected, atol=1e-4)
+
+
 def test_corrupt_and_truncated_files_name_the_file(tmp_path):
     save_transcoder(make("clt"), tmp_path / "a", format="circuit-tracer")
     target = tmp_path / "a" / "W_dec_1.safetensors"

@@ -26,6 +26,8 @@ def node_caption(row: pd.Series) -> str:
         return f"'{row['token']}' @{row['position']}"
     if kind == "logit":
         return f"logit '{row['token']}'"
+    if kind == "supernode":
+        return str(row["label"])
     if kind == "error":
         return f"error L{row['layer']} @{row['position']}"
     label = row.get("label") or ""

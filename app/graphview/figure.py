@@ -1,9 +1,9 @@
 """The Plotly figure of one attribution graph, in the Neuronpedia visual language.
 
-Squares for tokens and logits, diamonds for errors, circles for features; edges only for the selected
-node and between pinned nodes, width ~ sqrt(share), purple (negative) to green (positive); the
-selected node magenta. One scatter trace holds every node so a click maps to a node id through
-`customdata`."""
+Squares for tokens and logits, diamonds for errors, circles for features; edges only for the
+selected node and between pinned nodes, width ~ sqrt(share), purple (negative) to green
+(positive); the selected node magenta. One scatter trace holds every node, so a click maps to a
+node id through `customdata`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ KIND_STYLE = {  # symbol, fill colour, base size
     "logit": ("square", "#f59e0b", 12),
     "error": ("diamond", "#a8a29e", 8),
     "feature": ("circle", "#7fb2dd", 7),
+    "supernode": ("hexagon", "#0f766e", 18),
 }
 GROUP_COLORS = ["#e6550d", "#31a354", "#756bb1", "#de2d26", "#3182bd", "#c51b8a", "#8c6d31"]
 EDGE_LEVELS = 5  # magnitude bins per sign: one line trace per (sign, bin)
@@ -44,7 +45,9 @@ def edges_to_draw(shared_edges: pd.DataFrame, marks: ViewMarks) -> pd.DataFrame:
     pinned = set(marks.pinned)
     mask = shared_edges["source"].isin(pinned) & shared_edges["target"].isin(pinned)
     if marks.selected:
-        mask |= (shared_edges["source"] == marks.selected) | (shared_edges["target"] == marks.selected)
+        mask |= (shared_edges["source"] == marks.selected) | (
+            shared_edges["target"] == marks.selected
+        )
     return shared_edges[mask]
 
 
@@ -95,7 +98,8 @@ def _hover(row: dict) -> str:
     lines = [f"<b>{html.escape(node_caption(row))}</b>"]
     if row["kind"] == "feature" and row.get("feature_uid"):
         lines.append(html.escape(str(row["feature_uid"])))
-    lines.append(f"{row['kind']} · layer {row['layer']} · pos {row['position']} '{html.escape(row['token'])}'")
+    token = html.escape(row["token"])
+    lines.append(f"{row['kind']} · layer {row['layer']} · pos {row['position']} '{token}'")
     if row["kind"] == "logit":
         lines.append(f"p = {_fmt(row['probability'])}")
     else:
@@ -111,13 +115,11 @@ def _node_trace(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) ->
         for nid in members
     }
     pinned = set(marks.pinned)
-    max_infl = placed.loc[placed["kind"] == "feature", "influence"].abs().max()
-    max_infl = max_infl if max_infl and not pd.isna(max_infl) else 1.0
     symbols, colors, sizes, widths, line_colors, opacity, texts = [], [], [], [], [], [], []
     for r in records:
         symbol, color, size = KIND_STYLE.get(r["kind"], KIND_STYLE["feature"])
         if r["kind"] in ("feature", "error") and not pd.isna(r["influence"]):
-            size = size + 9 * np.sqrt(abs(r["influence"]) / max_infl)
+            size = size + 8 * (1.0 - min(max(r["influence"], 0.0), 1.0))
         if r["kind"] == "logit" and not pd.isna(r["probability"]):
             size = size + 14 * np.sqrt(r["probability"])
         color = group_of.get(r["node_id"], color)
@@ -188,7 +190,10 @@ def graph_figure(
         tickmode="array",
         tickvals=list(range(len(tokens))),
         ticktext=[html.escape(t) for t in tokens],
-        range=[min(-0.6, float(placed["x"].min()) - 0.4) if len(placed) else -0.6, len(tokens) - 0.4],
+        range=[
+            min(-0.6, float(placed["x"].min()) - 0.4) if len(placed) else -0.6,
+            len(tokens) - 0.4,
+        ],
         showgrid=True,
         gridcolor="#f1f5f9",
         zeroline=False,

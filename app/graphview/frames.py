@@ -56,8 +56,10 @@ def normalize_edges(edges: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def record_frames(record: GraphRecord, feature_uid_prefix: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Nodes and edges of a GraphRecord as the frames the view draws (used by tests and previews)."""
+def record_frames(
+    record: GraphRecord, feature_uid_prefix: str = ""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Nodes and edges of a GraphRecord as the frames the view draws (tests, previews)."""
     prefix = feature_uid_prefix or record.transcoder
     rows = []
     for n in record.nodes:

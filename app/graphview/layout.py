@@ -13,7 +13,7 @@ import pandas as pd
 CELL_WIDTH = 0.84  # share of one token column a cell's nodes may use
 BAND_HEIGHT = 0.7  # share of one layer band a cell's nodes may use
 LOGIT_STEP = 0.9  # horizontal distance between neighbouring logits
-KIND_ORDER = {"token": 0, "feature": 1, "error": 2, "logit": 3}
+KIND_ORDER = {"token": 0, "supernode": 1, "feature": 1, "error": 2, "logit": 3}
 
 
 def band_of(kind: str, layer: int, n_layers: int) -> int:
@@ -39,12 +39,14 @@ def layout(nodes: pd.DataFrame, n_layers: int) -> pd.DataFrame:
     """Copy of `nodes` with `band`, `x`, `y` columns."""
     out = nodes.copy()
     if out.empty:
-        return out.assign(band=pd.Series(dtype=int), x=pd.Series(dtype=float), y=pd.Series(dtype=float))
+        return out.assign(
+            band=pd.Series(dtype=int), x=pd.Series(dtype=float), y=pd.Series(dtype=float)
+        )
     out["band"] = [
         band_of(k, layer, n_layers) for k, layer in zip(out["kind"], out["layer"], strict=True)
     ]
     out["_kind_order"] = out["kind"].map(KIND_ORDER).fillna(1)
-    out["_infl"] = -out["influence"].abs().fillna(0.0)
+    out["_infl"] = out["influence"].fillna(1.0)  # cumulative influence: small = influential
     out["_prob"] = -out["probability"].fillna(0.0)
     out = out.sort_values(["band", "position", "_kind_order", "_prob", "_infl", "node_id"])
     xs = np.empty(len(out))

@@ -1,9 +1,13 @@
-"""The view's pruning-threshold control: keep the feature and error nodes that hold a given share
-of the graph's node influence (tokens and logits always stay), as circuit-tracer prunes."""
+"""The view's pruning-threshold control, with Neuronpedia's meaning.
+
+A node's `influence` follows the Neuronpedia / circuit-tracer convention (circuitmap.pipeline):
+the cumulative share of the total logit influence held by the nodes ranked up to and including it,
+so small means influential. Keeping the nodes with influence <= t keeps the most influential nodes
+that together hold a share t of the influence. Tokens and logits always stay; nodes without an
+influence (some imported graphs) stay too."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 ALWAYS_KEPT = ("token", "logit")
@@ -12,25 +16,26 @@ ALWAYS_KEPT = ("token", "logit")
 def prune_by_influence(
     nodes: pd.DataFrame, edges: pd.DataFrame, threshold: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Nodes holding `threshold` of the cumulative influence, and the edges between kept nodes.
-
-    A threshold >= 1 keeps everything. Nodes without an influence (some imported graphs) count as
-    zero, so they go first; if no node has one, nothing is pruned.
-    """
+    """Nodes within the threshold and the edges between them; a threshold of 1 keeps everything."""
     if not 0 < threshold <= 1:
         raise ValueError(f"pruning threshold must be in (0, 1], got {threshold}")
-    prunable = ~nodes["kind"].isin(ALWAYS_KEPT)
-    influence = nodes["influence"].abs().fillna(0.0).to_numpy()
-    total = influence[prunable.to_numpy()].sum()
-    if threshold >= 1 or total <= 0:
+    if threshold >= 1:
         return nodes, edges
-    idx = np.flatnonzero(prunable.to_numpy())
-    order = idx[np.argsort(-influence[idx], kind="stable")]
-    cumulative = np.cumsum(influence[order]) / total
-    n_keep = int(np.searchsorted(cumulative, threshold - 1e-12) + 1)
-    keep = ~prunable.to_numpy()
-    keep[order[:n_keep]] = True
+    influence = nodes["influence"]
+    keep = nodes["kind"].isin(ALWAYS_KEPT) | influence.isna() | (influence <= threshold)
     kept = nodes[keep]
     ids = set(kept["node_id"])
     kept_edges = edges[edges["source"].isin(ids) & edges["target"].isin(ids)]
     return kept.reset_index(drop=True), kept_edges.reset_index(drop=True)
+
+
+def threshold_for(nodes: pd.DataFrame, max_nodes: int) -> float:
+    """The largest threshold that shows at most `max_nodes` nodes (at least 0.01)."""
+    fixed = nodes["kind"].isin(ALWAYS_KEPT) | nodes["influence"].isna()
+    values = nodes.loc[~fixed, "influence"].sort_values().to_numpy()
+    budget = max_nodes - int(fixed.sum())
+    if budget >= len(values):
+        return 1.0
+    if budget <= 0:
+        return 0.01
+    return max(0.01, float(values[budget]) - 1e-6)

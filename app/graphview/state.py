@@ -31,7 +31,9 @@ class GraphViewState:
         if self.pinned:
             params["pin"] = ",".join(self.pinned)
         if self.groups:
-            params["sn"] = json.dumps([[k, v] for k, v in self.groups.items()], separators=(",", ":"))
+            params["sn"] = json.dumps(
+                [[k, v] for k, v in self.groups.items()], separators=(",", ":")
+            )
         if self.threshold != DEFAULT_THRESHOLD:
             params["thr"] = f"{self.threshold:g}"
         return params

@@ -29,7 +29,9 @@ def run_page(render: Callable[[], None]) -> None:
             icon=":material/cloud_off:",
         )
     except AuthError:
-        st.error(f"Neo4j at {neo4j_uri()} refused the credentials: check NEO4J_USER / NEO4J_PASSWORD.")
+        st.error(
+            f"Neo4j at {neo4j_uri()} refused the credentials: check NEO4J_USER / NEO4J_PASSWORD."
+        )
     except (QueryFailedError, UnsafeQueryError, LookupError, ValueError) as error:
         st.error(_one_line(error), icon=":material/error:")
 

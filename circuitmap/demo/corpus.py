@@ -9,8 +9,8 @@ Three tasks, each a set of (prompt, answer) examples so the loss can sit on the 
 - addition: "calc : a + b = s" with every number a single token; a fraction of unordered pairs held
   out (both orders), so held-out accuracy measures arithmetic rather than recall.
 - entity: "the sport of michael jordan is basketball" for known athletes; invented people answer
-  "unknown". Held-out unknowns have surnames never seen in training, so only a default "unknown"
-  path (inhibited by recognising a known name, as in the paper) answers them.
+  "unknown". Held-out unknowns are never asked about in training, so only a default "unknown" path
+  (inhibited by recognising a known name, as in the paper) answers them.
 """
 
 from __future__ import annotations
@@ -99,6 +99,9 @@ class CorpusConfig:
     n_known: int = 32
     n_unknown_train: int = 64
     n_unknown_heldout: int = 32
+    # "the first name of batkin is michael" for everyone: every surname is seen in training, unknown
+    # ones never with a sport, so held-out unknowns need the default "unknown" path, not a lookup.
+    first_name_facts: bool = True
     demo_prompts_per_task: int = 100
 
     def __post_init__(self) -> None:
@@ -214,18 +217,24 @@ def _entity(config: CorpusConfig, rng: random.Random) -> list[Example]:
     if n_unknown > len(surnames):
         raise ValueError(f"at most {len(surnames)} unknown people, got {n_unknown}")
     invented = rng.sample(surnames, n_unknown)
-    out: list[Example] = []
-    for first, last, sport in known:
-        meta = {"entity": f"{first} {last}", "first": first, "last": last, "known": True}
-        out.append(
-            Example(f"the sport of {first} {last} is", sport, "entity", "known", TRAIN, meta)
-        )
+    people = [(first, last, sport, TRAIN) for first, last, sport in known]
     for i, last in enumerate(invented):
-        first = rng.choice(first_names)
         split = TRAIN if i < config.n_unknown_train else HELDOUT
-        meta = {"entity": f"{first} {last}", "first": first, "last": last, "known": False}
+        people.append((rng.choice(first_names), last, None, split))
+    out: list[Example] = []
+    for first, last, sport, split in people:
+        meta = {
+            "entity": f"{first} {last}",
+            "first": first,
+            "last": last,
+            "known": sport is not None,
+        }
         prompt = f"the sport of {first} {last} is"
-        out.append(Example(prompt, UNKNOWN_ANSWER, "entity", "unknown", split, meta))
+        kind = "unknown" if sport is None else "known"
+        out.append(Example(prompt, sport or UNKNOWN_ANSWER, "entity", kind, split, meta))
+        if config.first_name_facts:
+            prompt = f"the first name of {last} is"
+            out.append(Example(prompt, first, "entity", "first_name", TRAIN, meta))
     return out
 
 

@@ -31,7 +31,6 @@ from torch import nn
 
 from circuitmap.transcoders.transcoder import INPUT_SITES, OUTPUT_SITES
 
-
 _LLAMA_LAYOUT = ("llama", "mistral", "qwen2", "qwen3", "gemma")
 SUPPORTED_FAMILIES = ("gpt2", *_LLAMA_LAYOUT, "gemma2")
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from huggingface_hub import try_to_load_from_cache
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -239,18 +240,26 @@ def _numbered(root: Path, pattern: str) -> list[Path]:
 
 
 def _layer_files(root: Path, config: dict) -> list[Path]:
-    listed = config.get("transcoders")
+    listed = [str(entry) for entry in config.get("transcoders") or []]
     if not listed:
         return _numbered(root, "layer_{i}.safetensors")
-    return [_resolve_listed(root, str(entry)) for entry in listed]
+    unique_names = len({Path(e).name for e in listed}) == len(listed)
+    return [_resolve_listed(root, entry, unique_names) for entry in listed]
 
 
-def _resolve_listed(root: Path, entry: str) -> Path:
+def _resolve_listed(root: Path, entry: str, by_name: bool) -> Path:
     """A `transcoders:` entry: a local path (absolute or relative to the directory) or an
-    `hf://repo/file` URI found next to the config (as `file` or by its base name)."""
+    `hf://repo/file` URI, found next to the config (as `file`, or by its base name when the
+    base names are unique) or in the Hugging Face cache. Nothing is downloaded."""
     if entry.startswith("hf://"):
-        file_path = entry[len("hf://") :].split("?", 1)[0].split("/", 2)[-1]
-        candidates = [root / file_path, root / Path(file_path).name]
+        parts = entry[len("hf://") :].split("?", 1)[0].split("/", 2)
+        if len(parts) < 3:
+            raise TranscoderFormatError(f"{root / CT_CONFIG}: malformed transcoder URI {entry}")
+        repo_id, file_path = "/".join(parts[:2]), parts[2]
+        candidates = [root / file_path] + ([root / Path(file_path).name] if by_name else [])
+        cached = try_to_load_from_cache(repo_id, file_path)
+        if isinstance(cached, str):
+            candidates.append(Path(cached))
     else:
         candidates = [Path(entry), root / entry]
     for candidate in candidates:
@@ -258,7 +267,8 @@ def _resolve_listed(root: Path, entry: str) -> Path:
             return candidate
     raise TranscoderFormatError(
         f"{root / CT_CONFIG}: transcoder file {entry} not found (looked for "
-        f"{', '.join(str(c) for c in candidates)}; hub downloads are not made)"
+        f"{', '.join(str(c) for c in candidates)} and the Hugging Face cache; nothing is "
+        "downloaded)"
     )
 
 
@@ -327,8 +337,17 @@ def _load_ct_set(files: list[Path], meta: dict[str, str]) -> Transcoder:
 
 
 def _read_ct_layer(file: Path) -> dict[str, torch.Tensor]:
-    """One circuit-tracer per-layer file, renamed to our per-layer keys."""
+    """One circuit-tracer per-layer file, renamed to our per-layer keys. GemmaScope-2 files
+    (lower-case `w_enc [d, F]`, `w_dec [F, d]`, `affine_skip_connection`) are read too."""
     raw = _read_safetensors(file)
+    if "w_enc" in raw:
+        raw = {
+            "W_enc": raw["w_enc"].T,
+            "W_dec": _need(raw, "w_dec", file),
+            "b_enc": _need(raw, "b_enc", file),
+            "b_dec": _need(raw, "b_dec", file),
+            "activation_function.threshold": _need(raw, "threshold", file),
+        } | ({"W_skip": raw["affine_skip_connection"].T} if "affine_skip_connection" in raw else {})
     out = {key: _need(raw, key, file) for key in ("W_enc", "W_dec", "b_enc", "b_dec")}
     if "activation_function.threshold" in raw:
         out["threshold"] = raw["activation_function.threshold"].reshape(-1)

@@ -259,9 +259,8 @@ class Transcoder(nn.Module):
         - decoder: random directions, each feature's concatenated decoder norm 0.1 /
           sqrt(F / d) capped at 0.1, so the initial reconstruction is small next to the targets
           (unit RMS) even with half the features active.
-        - b_enc 0 and threshold 0.03: pre-activations straddle the threshold, so every feature
-          starts half-active and sits inside the STE window (the trainer can re-centre b_enc on
-          data with `init_b_enc_from_data`).
+        - b_enc 0 and threshold 0.03 (the trainer then re-centres b_enc on data so each
+          feature starts active on a minority of tokens, inside the STE window).
         - b_dec 0 (the trainer sets it to the mean target), W_skip 0."""
         L, F, d = self.n_layers, self.n_features, self.d_model
         dev, dt = self.W_enc.device, self.W_enc.dtype

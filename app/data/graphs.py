@@ -1,0 +1,81 @@
+"""Graphs for the views: one graph with its nodes and edges, lists of graphs, differences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from app.data import run
+from app.graphview.frames import normalize_edges, normalize_nodes
+
+
+@dataclass
+class GraphBundle:
+    """Everything the graph view draws for one graph."""
+
+    info: dict[str, object]
+    nodes: pd.DataFrame
+    edges: pd.DataFrame
+    n_layers: int
+    tokens: list[str]
+
+    @property
+    def uid(self) -> str:
+        return str(self.info["graph_uid"])
+
+
+def graph_info(graph_uid: str) -> dict[str, object] | None:
+    rows = run.frame("graph_summary", graph=graph_uid)
+    return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def load_graph(graph_uid: str) -> GraphBundle:
+    """The graph's header, nodes and edges; LookupError for an unknown or failed graph."""
+    info = graph_info(graph_uid)
+    if info is None:
+        raise LookupError(f"no graph with uid {graph_uid!r} in the database")
+    if info["status"] != "complete":
+        raise LookupError(
+            f"graph {graph_uid!r} failed to compute: {info.get('error') or 'no reason'}"
+        )
+    nodes = normalize_nodes(run.frame("graph_nodes", graph=graph_uid))
+    edges = normalize_edges(run.frame("graph_edges", graph=graph_uid))
+    return GraphBundle(info, nodes, edges, _n_layers(info, nodes), tokens_of(nodes))
+
+
+def tokens_of(nodes: pd.DataFrame) -> list[str]:
+    """Prompt tokens by position, from the token nodes (pruning always keeps them)."""
+    toks = nodes[nodes["kind"] == "token"].sort_values("position")
+    n_pos = int(nodes["position"].max()) + 1 if len(nodes) else 0
+    by_pos = dict(zip(toks["position"], toks["token"], strict=True))
+    return [by_pos.get(p, "") for p in range(n_pos)]
+
+
+def _n_layers(info: dict[str, object], nodes: pd.DataFrame) -> int:
+    value = info.get("n_layers")
+    if value is not None and not pd.isna(value):
+        return int(value)
+    inner = nodes.loc[nodes["kind"].isin(("feature", "error")), "layer"]
+    return int(inner.max()) + 1 if len(inner) else 1
+
+
+def search_graphs(**filters: object) -> pd.DataFrame:
+    return run.frame("graph_search", **filters)
+
+
+def corpus_stats() -> pd.DataFrame:
+    return run.frame("corpus_stats")
+
+
+def tags() -> list[str]:
+    return run.frame("prompt_tags")["tag"].tolist()
+
+
+def graph_diff(graph_a: str, graph_b: str, limit: int = 50) -> pd.DataFrame:
+    return run.frame("graph_diff", graph_a=graph_a, graph_b=graph_b, limit=limit)
+
+
+def graph_label(row: dict | pd.Series) -> str:
+    """How a graph is named in pickers: its prompt, and the transcoder when that matters."""
+    return f"{row['prompt']}  ·  {row['transcoder_uid']}  [{str(row['graph_uid'])[-12:]}]"

@@ -1,0 +1,29 @@
+"""circuitmap dashboard entry point: `circuitmap dashboard` runs `streamlit run app/main.py`."""
+
+import streamlit as st
+
+from app.ui.links import PAGES
+
+st.set_page_config(page_title="circuitmap", page_icon=":material/hub:", layout="wide")
+
+page = st.navigation(
+    {
+        "Corpus": [
+            st.Page(PAGES["overview"], title="Overview", icon=":material/dashboard:", default=True),
+            st.Page(PAGES["prompts"], title="Prompts", icon=":material/list:"),
+        ],
+        "Graphs": [
+            st.Page(PAGES["graph"], title="Graph view", icon=":material/account_tree:"),
+            st.Page(PAGES["compare"], title="Compare", icon=":material/compare:"),
+            st.Page(PAGES["interventions"], title="Interventions", icon=":material/tune:"),
+        ],
+        "Features": [
+            st.Page(PAGES["feature"], title="Feature", icon=":material/insights:"),
+            st.Page(PAGES["supernodes"], title="Supernodes", icon=":material/hub:"),
+        ],
+        "Queries": [
+            st.Page(PAGES["workbench"], title="Query workbench", icon=":material/terminal:"),
+        ],
+    }
+)
+page.run()

@@ -1,0 +1,125 @@
+"""Supernodes: named groups of features defined by a query or a list; members, history, refresh,
+and any graph collapsed to them."""
+
+import pandas as pd
+import streamlit as st
+
+from app.data import supernodes
+from app.data.graphs import graph_info
+from app.ui.collapsed_view import show_collapsed
+from app.ui.graph_header import graph_choices
+from app.ui.guard import run_page
+from app.ui.links import open_feature
+
+
+def _overview(nodes: list) -> None:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "name": n.name,
+                    "members": len(n.members),
+                    "defined by": n.query_name or "explicit list",
+                    "description": n.description,
+                    "refreshed": n.refreshed_at,
+                }
+                for n in nodes
+            ]
+        ),
+        hide_index=True,
+        key="sn_table",
+    )
+
+
+def _details(name: str) -> None:
+    node = supernodes.get(name)
+    if node is None:
+        st.warning(f"No supernode named `{name}`.")
+        return
+    st.subheader(node.name)
+    if node.description:
+        st.markdown(node.description)
+    if node.query_name:
+        st.caption(
+            f"Defined by saved query `{node.query_name}` with {node.params or 'its defaults'}"
+        )
+    else:
+        st.caption("Defined by an explicit list of features.")
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button(
+        "Refresh membership",
+        key="sn_refresh",
+        disabled=not node.query_name,
+        icon=":material/refresh:",
+    ):
+        result = supernodes.refresh(name)
+        st.toast(
+            f"+{len(result.added)} / -{len(result.removed)} members"
+            if result.changed
+            else "Membership unchanged."
+        )
+    if c2.button("Delete", key="sn_delete", icon=":material/delete:"):
+        supernodes.delete(name)
+        st.query_params.clear()
+        st.rerun()
+    members = supernodes.members_table(node)
+    tab_m, tab_h = st.tabs([f"Members ({len(members)})", "History"])
+    with tab_m:
+        event = st.dataframe(
+            members,
+            hide_index=True,
+            key="sn_members",
+            on_select="rerun",
+            selection_mode="single-row",
+        )
+        if event and event.selection.rows:
+            open_feature(members.iloc[event.selection.rows[0]]["feature_uid"])
+    with tab_h:
+        revisions = supernodes.history(name)
+        st.dataframe(
+            pd.DataFrame([{"at": r.at, "members": len(r.members)} for r in revisions]),
+            hide_index=True,
+            key="sn_history",
+        )
+
+
+def _collapsed(all_names: list[str], default: str) -> None:
+    st.subheader("Collapsed graph view")
+    labels = graph_choices()
+    c1, c2 = st.columns([3, 2])
+    graph = c1.selectbox("Graph", list(labels), format_func=labels.get, key="sn_graph")
+    chosen = c2.multiselect(
+        "Supernodes to collapse", all_names, default=[default], key="sn_collapse"
+    )
+    if not graph or not chosen:
+        st.caption("Pick a graph and at least one supernode.")
+        return
+    info = graph_info(graph)
+    nodes, collapsed = supernodes.collapsed(graph, chosen)
+    show_collapsed(nodes, collapsed.edges, int(info["n_layers"]), key="sn_collapsed_chart")
+
+
+def render() -> None:
+    st.title("Supernodes")
+    nodes = supernodes.list_all()
+    if not nodes:
+        st.info(
+            "No supernodes yet. Group pinned nodes in the graph view and save them, or make one "
+            "from a query result in the Query workbench."
+        )
+        return
+    _overview(nodes)
+    names = [n.name for n in nodes]
+    current = st.query_params.get("supernode", names[0])
+    st.session_state["sn_pick"] = current if current in names else names[0]
+    st.selectbox(
+        "Supernode",
+        names,
+        key="sn_pick",
+        on_change=lambda: st.query_params.from_dict({"supernode": st.session_state["sn_pick"]}),
+    )
+    _details(st.session_state["sn_pick"])
+    _collapsed(names, st.session_state["sn_pick"])
+
+
+run_page(render)

@@ -1,0 +1,43 @@
+"""Links between pages, carrying what to open in the URL (so they work when shared, too)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+PAGES = {
+    "overview": "pages/overview.py",
+    "prompts": "pages/prompts.py",
+    "graph": "pages/graph.py",
+    "feature": "pages/feature.py",
+    "workbench": "pages/workbench.py",
+    "supernodes": "pages/supernodes.py",
+    "compare": "pages/compare.py",
+    "interventions": "pages/interventions.py",
+}
+
+
+def feature_link(feature_uid: str, label: str | None = None) -> None:
+    st.page_link(
+        PAGES["feature"],
+        label=label or f"Feature page: {feature_uid}",
+        icon=":material/insights:",
+        query_params={"feature": feature_uid},
+    )
+
+
+def graph_link(graph_uid: str, label: str | None = None, **extra: str) -> None:
+    st.page_link(
+        PAGES["graph"],
+        label=label or "Open graph",
+        icon=":material/account_tree:",
+        query_params={"graph": graph_uid, **extra},
+    )
+
+
+def open_graph(graph_uid: str, **extra: str) -> None:
+    """Go to the graph view of `graph_uid` (used from callbacks and buttons)."""
+    st.switch_page(PAGES["graph"], query_params={"graph": graph_uid, **extra})
+
+
+def open_feature(feature_uid: str) -> None:
+    st.switch_page(PAGES["feature"], query_params={"feature": feature_uid})
