@@ -12,7 +12,9 @@ ratio, peak memory (RSS; CUDA allocator peak on GPU) and the equality check
         [--dtype float32] [--batch-size 64] [--threads 1] [--max-feature-nodes N]
 
 Times are per graph after one untimed warm-up graph (model and transcoders already loaded);
-each tool gets the same settings, batch size and thread count.
+each tool gets the same settings, batch size and thread count. Peak memory is each worker's own
+VmHWM (peak RSS since its exec): the rusage of a child (`wait4`, RUSAGE_CHILDREN) would not do,
+because Linux carries the parent's peak RSS at fork time into the child's ru_maxrss.
 """
 
 from __future__ import annotations
@@ -21,17 +23,17 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from bench.equality import compare
 from bench.fixtures import World, WorldSpec, build_world
+from bench.peer_circuit_tracer import peak_rss_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 PEER_PYTHON = REPO / ".venv-peer" / "bin" / "python"
@@ -57,7 +59,7 @@ class ToolRun:
 
     graphs: list[dict]
     load_seconds: float
-    peak_rss_bytes: int  # of the child process, from wait4's rusage
+    peak_rss_bytes: int  # the child's VmHWM
     cuda_peak_bytes: int | None
     wall_seconds: float  # the whole child process, start to exit
 
@@ -67,11 +69,9 @@ class ToolRun:
 
 
 def run_child(cmd: list[str], out: Path, env: dict | None = None) -> ToolRun:
-    """Run a worker to completion and read its graphs; peak RSS from the child's own rusage."""
+    """Run a worker to completion and read its graphs and the figures it measured on itself."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, cwd=REPO, check=False)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"worker failed ({proc.returncode}): {' '.join(cmd)}")
@@ -79,26 +79,39 @@ def run_child(cmd: list[str], out: Path, env: dict | None = None) -> ToolRun:
     return ToolRun(
         graphs=data["graphs"],
         load_seconds=data["load_seconds"],
-        peak_rss_bytes=usage.ru_maxrss * 1024,
+        peak_rss_bytes=data["peak_rss_bytes"],
         cuda_peak_bytes=data.get("cuda_peak_bytes"),
         wall_seconds=wall,
     )
 
 
-def settings_args(args: argparse.Namespace) -> list[str]:
-    extra = [] if args.max_feature_nodes is None else ["--max-feature-nodes", str(args.max_feature_nodes)]
-    return [
-        "--max-n-logits", str(args.max_n_logits),
-        "--desired-logit-prob", str(args.desired_logit_prob),
-        "--batch-size", str(args.batch_size),
-        "--device", args.device,
-        "--dtype", args.dtype,
-        "--threads", str(args.threads),
-        *extra,
-    ]  # fmt: skip
+@dataclass
+class RunSettings:
+    """What both tools are given: graph settings and the machine side (device, dtype, threads)."""
+
+    max_n_logits: int = 10
+    desired_logit_prob: float = 0.95
+    batch_size: int = 64
+    max_feature_nodes: int | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int = 1
+    peer_python: Path = PEER_PYTHON
+
+    def worker_args(self) -> list[str]:
+        cap = self.max_feature_nodes
+        return [
+            "--max-n-logits", str(self.max_n_logits),
+            "--desired-logit-prob", str(self.desired_logit_prob),
+            "--batch-size", str(self.batch_size),
+            "--device", self.device,
+            "--dtype", self.dtype,
+            "--threads", str(self.threads),
+            *([] if cap is None else ["--max-feature-nodes", str(cap)]),
+        ]  # fmt: skip
 
 
-def run_tools(world: World, args: argparse.Namespace, workdir: Path) -> tuple[ToolRun, ToolRun]:
+def run_tools(world: World, settings: RunSettings, workdir: Path) -> tuple[ToolRun, ToolRun]:
     """(ours, circuit-tracer's) runs on one world."""
     workdir.mkdir(parents=True, exist_ok=True)
     prompts = workdir / "prompts.json"
@@ -107,7 +120,7 @@ def run_tools(world: World, args: argparse.Namespace, workdir: Path) -> tuple[To
         "--model", str(world.model_dir),
         "--transcoders", str(world.transcoder_dir.resolve()),
         "--prompts", str(prompts),
-        *settings_args(args),
+        *settings.worker_args(),
     ]  # fmt: skip
     ours_out, peer_out = workdir / "ours.pt", workdir / "peer.pt"
     env = {"PYTHONPATH": str(REPO)}
@@ -117,7 +130,7 @@ def run_tools(world: World, args: argparse.Namespace, workdir: Path) -> tuple[To
         env,
     )
     peer = run_child(
-        [str(args.peer_python), str(PEER_SCRIPT), *common, "--out", str(peer_out)],
+        [str(settings.peer_python), str(PEER_SCRIPT), *common, "--out", str(peer_out)],
         peer_out,
         {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
     )
@@ -199,7 +212,7 @@ def worker(argv: list[str]) -> None:
             "tool": "circuitmap",
             "graphs": graphs,
             "load_seconds": load_seconds,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_rss_bytes": peak_rss_bytes(),
             "cuda_peak_bytes": torch.cuda.max_memory_allocated() if device.type == "cuda" else None,
         },
         args.out,
@@ -221,6 +234,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--desired-logit-prob", type=float, default=0.95)
     p.add_argument("--threads", type=int, default=1, help="torch threads in each tool")
     p.add_argument("--prompts-per-length", type=int, default=2)
+    p.add_argument(
+        "--prompt-lengths", type=int, nargs="+", help="words per prompt, overriding the sizes'"
+    )
     p.add_argument("--root", type=Path, default=Path("/tmp/circuitmap-bench"), help="worlds cache")
     p.add_argument("--peer-python", type=Path, default=PEER_PYTHON)
     p.add_argument("--out", type=Path, default=None, help="JSON results (default bench/results/)")
@@ -239,6 +255,16 @@ def mib(n: int | None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    settings = RunSettings(
+        max_n_logits=args.max_n_logits,
+        desired_logit_prob=args.desired_logit_prob,
+        batch_size=args.batch_size,
+        max_feature_nodes=args.max_feature_nodes,
+        device=args.device,
+        dtype=args.dtype,
+        threads=args.threads,
+        peer_python=args.peer_python,
+    )
     kinds = ["clt", "plt"] if args.kind == "both" else [args.kind]
     rows = []
     header = (
@@ -248,11 +274,12 @@ def main(argv: list[str] | None = None) -> None:
     print(header, flush=True)
     for name in args.sizes.split(","):
         for kind in kinds:
-            base = SIZES[name]
-            spec = WorldSpec(**{**base.to_dict(), "kind": kind, "prompt_lengths": base.prompt_lengths})
+            spec = replace(SIZES[name], kind=kind)
+            if args.prompt_lengths:
+                spec = replace(spec, prompt_lengths=tuple(args.prompt_lengths))
             label = f"{name}-{kind}"
             world = build_world(spec, args.root / label, args.prompts_per_length)
-            ours, peer = run_tools(world, args, args.root / label / "run")
+            ours, peer = run_tools(world, settings, args.root / label / "run")
             checks = check(world, ours, peer)
             ours_gps = len(ours.graphs) / ours.graph_seconds
             peer_gps = len(peer.graphs) / peer.graph_seconds

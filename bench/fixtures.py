@@ -123,7 +123,8 @@ def site_activations(
         y: list[torch.Tensor] = []
         with Hooks() as hooks:
             for layer in range(adapter.n_layers):
-                hooks.pre(adapter.input_site_module(layer, input_site), lambda t, x=x: x.append(t[0]))
+                site = adapter.input_site_module(layer, input_site)
+                hooks.pre(site, lambda t, x=x: x.append(t[0]))
                 hooks.post(adapter.mlp(layer), lambda _i, out, y=y: y.append(out[0]))
             model(torch.tensor([ids]))
         xs.append(torch.stack(x))

@@ -25,10 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-import torch  # noqa: E402
+import torch
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -64,6 +61,18 @@ def graph_record(graph, seconds: float) -> dict:
     }
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory since exec (VmHWM). getrusage's ru_maxrss would
+    also count the parent's memory at fork time, which Linux carries over into the child."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -72,6 +81,8 @@ def sync(device: torch.device) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when huggingface_hub is imported
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from circuit_tracer import ReplacementModel, attribute
 
     device = torch.device(args.device)
@@ -114,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
             "backend": "nnsight",
             "graphs": graphs,
             "load_seconds": load_seconds,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_rss_bytes": peak_rss_bytes(),
             "cuda_peak_bytes": (
                 torch.cuda.max_memory_allocated() if device.type == "cuda" else None
             ),

@@ -273,32 +273,37 @@ def attribute(
     K, m = int(features.shape[0]), int(tokens.shape[0])
     k = K if max_feature_nodes is None else min(max_feature_nodes, K)
 
-    def compute(layers, positions, vectors) -> torch.Tensor:
-        batches = [slice(i, i + batch_size) for i in range(0, len(layers), batch_size)]
-        return torch.cat([effects.rows(layers[b], positions[b], vectors[b]).cpu() for b in batches])
+    n_cols, n_nodes = effects.n_cols, k + (L + 1) * n + m
 
-    logit_rows = compute(torch.full((m,), L), torch.full((m,), n - 1), logit_vecs)
-    feature_rows = torch.zeros(k, effects.n_cols)
-    visit = torch.empty(0, dtype=torch.long)
-    while len(visit) < k:
-        if k == K:
-            chunk = torch.arange(K)
-        else:
+    def compute_into(dest: torch.Tensor, layers, positions, vectors) -> None:
+        for i in range(0, len(layers), batch_size):
+            b = slice(i, min(i + batch_size, len(layers)))
+            dest[b, :n_cols] = effects.rows(layers[b], positions[b], vectors[b])
+
+    logits = (torch.full((m,), L), torch.full((m,), n - 1), logit_vecs)
+    if k == K:  # every feature is a node: rows go straight into the adjacency matrix
+        adjacency = torch.zeros(n_nodes, n_nodes)
+        compute_into(adjacency[-m:], *logits)
+        compute_into(adjacency[:K], features[:, 0].cpu(), features[:, 1].cpu(), encoders)
+        selected = torch.arange(K)
+    else:
+        rows = torch.zeros(m + k, n_cols)  # logits, then features in the order visited
+        compute_into(rows, *logits)
+        visit = torch.empty(0, dtype=torch.long)
+        while len(visit) < k:
             size = min(update_interval * batch_size, k - len(visit))
-            rows = feature_rows[: len(visit)]
-            chunk = _next_by_influence(logit_rows, rows, visit, probs, K, size)
+            chunk = _next_by_influence(rows[: m + len(visit)], visit, probs, K, size)
             chunk = chunk.sort().values  # layer-major order: batches span few layers and positions
-        f = features[chunk].cpu()
-        done = len(visit)
-        feature_rows[done : done + len(chunk)] = compute(f[:, 0], f[:, 1], encoders[chunk])
-        visit = torch.cat([visit, chunk])
-
-    selected, order = visit.sort()
-    keep_cols = torch.cat([selected, torch.arange(K, effects.n_cols)])
-    n_nodes = k + (L + 1) * n + m
-    adjacency = torch.zeros(n_nodes, n_nodes)
-    adjacency[:k, : k + (L + 1) * n] = feature_rows[order][:, keep_cols]
-    adjacency[-m:, : k + (L + 1) * n] = logit_rows[:, keep_cols]
+            f = features[chunk].cpu()
+            compute_into(rows[m + len(visit) :], f[:, 0], f[:, 1], encoders[chunk])
+            visit = torch.cat([visit, chunk])
+        selected, order = visit.sort()
+        keep = torch.cat([selected, torch.arange(K, n_cols)])
+        adjacency = torch.zeros(n_nodes, n_nodes)
+        adjacency[-m:, : len(keep)] = rows[:m, keep]
+        for i in range(0, k, 1024):  # in slices, to hold no second copy of the rows
+            j = min(i + 1024, k)
+            adjacency[i:j, : len(keep)] = rows[m + order[i:j]][:, keep]
     return AttributionGraph(
         input_ids=run.input_ids,
         active_features=features.cpu(),
@@ -311,18 +316,13 @@ def attribute(
     )
 
 
-def _next_by_influence(logit_rows, feature_rows, visited, probs, n_features, size):
-    """The `size` unvisited features with the most influence on the logits so far (the first
-    `n_features` columns are the features)."""
-    n_cols = logit_rows.shape[1]
-    rows = torch.cat([logit_rows, feature_rows])
-    m = logit_rows.shape[0]
-    # Node space: the source columns, then the logits; the rows are logits, then visited features.
-    weights = torch.zeros(n_cols + m)
-    weights[n_cols:] = probs
-    row_nodes = torch.cat([torch.arange(n_cols, n_cols + m), visited])
-    padded = torch.cat([rows, torch.zeros(rows.shape[0], m)], dim=1)
-    scores = influence(padded, weights, row_nodes)[:n_features]
+def _next_by_influence(rows, visited, probs, n_features, size) -> torch.Tensor:
+    """The `size` unvisited features with the most influence on the logits so far. `rows` are the
+    logits' rows, then the visited features' (the first `n_features` columns are features)."""
+    m = len(probs)
+    row_nodes = torch.cat([torch.full((m,), -1), visited])  # logits are no source column
+    start = torch.cat([probs, torch.zeros(len(visited))])
+    scores = influence(rows, start, row_nodes)[:n_features]
     ranked = torch.argsort(scores, descending=True)
     unvisited = torch.ones(n_features, dtype=torch.bool)
     unvisited[visited] = False

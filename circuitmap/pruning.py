@@ -33,18 +33,21 @@ def normalize(matrix: torch.Tensor) -> torch.Tensor:
 def influence(
     matrix: torch.Tensor, weights: torch.Tensor, row_nodes: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """sum_{k>=1} w . A_hat^k for A_hat = normalize(matrix) (rows of `matrix` are the nodes
-    `row_nodes`; all nodes, in order, when None)."""
+    """sum_{k>=1} w . A_hat^k for A_hat = normalize(matrix), `weights` given per row.
+
+    Square matrices have a row per node. Otherwise row i belongs to node `row_nodes[i]` (a column
+    index, or -1 for a node that is no column, like a logit), which is how influence is estimated
+    from the rows computed so far."""
     a = normalize(matrix)
-    current = weights if row_nodes is None else weights[row_nodes]
+    current = weights
     total = torch.zeros(matrix.shape[1], dtype=matrix.dtype, device=matrix.device)
-    for _ in range(matrix.shape[1] + 1):
+    for _ in range(matrix.shape[1] + 2):
         current = current @ a
         if not current.any():
             return total
         total += current
         if row_nodes is not None:
-            current = current[row_nodes]
+            current = torch.where(row_nodes >= 0, current[row_nodes.clamp(min=0)], 0.0)
     raise RuntimeError("influence did not converge: the graph has a cycle")
 
 

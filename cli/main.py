@@ -1,9 +1,13 @@
-"""Entry point of the `circuitmap` CLI. Each command group lives in its own module in this package."""
+"""Entry point of the `circuitmap` CLI. Each command group lives in its own module here."""
 
 import typer
 
 from cli.dashboard import dashboard
+from cli.db import app as db_app
 from cli.demo import app as demo_app
+from cli.query import app as query_app
+from cli.supernode import app as supernode_app
+from cli.trace import trace
 from cli.transcoders import app as transcoders_app
 
 app = typer.Typer(
@@ -15,6 +19,10 @@ app = typer.Typer(
 
 # Command groups register themselves here, one line each:
 # app.add_typer(db_app, name="db")
+app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(query_app, name="query")
+app.add_typer(supernode_app, name="supernode")
 app.add_typer(transcoders_app, name="transcoders")
 app.command(name="dashboard")(dashboard)
+app.command(name="trace")(trace)

@@ -34,14 +34,23 @@ Format = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output for
 @contextmanager
 def connected() -> Iterator[object]:
     """A driver from the environment; any expected failure becomes a one-line error and exit 1."""
-    from db.connection import get_driver
+    from neo4j.exceptions import ServiceUnavailable
+
+    from db.connection import get_driver, neo4j_uri
+    from db.jars import DbError
     from queries.runner import QueryFailedError
     from queries.safety import UnsafeQueryError
 
     try:
-        with get_driver() as driver:
+        with get_driver(notifications_min_severity="OFF") as driver:
             yield driver
-    except (ValueError, LookupError, UnsafeQueryError, QueryFailedError) as error:
+    except ServiceUnavailable:
+        errors.print(
+            f"error: no Neo4j answers at {neo4j_uri()}: run `circuitmap db start` or set NEO4J_URI",
+            markup=False,
+        )
+        raise typer.Exit(1) from None
+    except (ValueError, LookupError, DbError, UnsafeQueryError, QueryFailedError) as error:
         errors.print(f"error: {error}", markup=False)
         raise typer.Exit(1) from None
 
@@ -52,6 +61,11 @@ def print_frame(frame: pd.DataFrame, fmt: OutputFormat, note: str = "") -> None:
         sys.stdout.write(frame.to_csv(index=False))
     elif fmt is OutputFormat.json:
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
+    elif len(frame) == 1 and len(frame.columns) > 6:
+        table = Table("column", "value")
+        for column, value in frame.iloc[0].items():
+            table.add_row(str(column), _cell(value))
+        console.print(table)
     else:
         table = Table(show_lines=False)
         for column in frame.columns:

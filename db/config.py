@@ -8,6 +8,7 @@ CI box often runs several of these servers (one per developer or test run) at on
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def _port(raw: str) -> int:
     return int(raw)
 
 
+def _jvm_size(name: str, raw: str) -> str:
+    if not re.fullmatch(r"\d+[kmgKMG]?", raw):
+        raise ValueError(f"{name} must be a JVM memory size such as 512m or 2g, got {raw!r}")
+    return raw
+
+
 def load_settings() -> Settings:
     """Settings from the environment (see README, Configuration)."""
     env = os.environ
@@ -58,7 +65,7 @@ def load_settings() -> Settings:
         database=env.get("NEO4J_DATABASE") or "neo4j",
         home=Path(home).expanduser().resolve(),
         port=_port(env.get("CIRCUITMAP_NEO4J_PORT") or "7687"),
-        heap=env.get("CIRCUITMAP_NEO4J_HEAP") or "512m",
+        heap=_jvm_size("CIRCUITMAP_NEO4J_HEAP", env.get("CIRCUITMAP_NEO4J_HEAP") or "512m"),
         pagecache=env.get("CIRCUITMAP_NEO4J_PAGECACHE") or "256m",
         tx_timeout=env.get("CIRCUITMAP_NEO4J_TX_TIMEOUT") or "10m",
     )

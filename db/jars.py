@@ -40,14 +40,14 @@ def neo4j_version() -> str:
 
 
 def java_executable() -> str:
-    """Path of a Java 17+ `java` (JAVA_HOME first, then PATH), or a DbError saying what is missing."""
+    """A Java 17+ `java` (JAVA_HOME first, then PATH), or a DbError saying what is missing."""
     java_home = os.environ.get("JAVA_HOME")
     candidate = Path(java_home, "bin", "java") if java_home else None
     java = str(candidate) if candidate and candidate.exists() else shutil.which("java")
     if java is None:
         raise DbError(
-            f"java not found: install Java {MIN_JAVA}+ (e.g. apt-get install openjdk-17-jre-headless)"
-            " or set NEO4J_URI to use an existing Neo4j server"
+            f"java not found: install Java {MIN_JAVA}+ (e.g. apt-get install"
+            " openjdk-17-jre-headless) or set NEO4J_URI to use an existing Neo4j server"
         )
     major = _java_major(java)
     if major < MIN_JAVA:
@@ -76,8 +76,8 @@ def install_jars(lib: Path, progress: Progress) -> int:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise DbError(
-            "mvn not found: install Maven (e.g. apt-get install maven) to fetch the Neo4j jars once,"
-            " or set NEO4J_URI to use an existing Neo4j server"
+            "mvn not found: install Maven (e.g. apt-get install maven) to fetch the Neo4j jars"
+            " once, or set NEO4J_URI to use an existing Neo4j server"
         )
     work = lib.parent
     work.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from db.jars import DbError, Progress, install_jars, java_executable, neo4j_vers
 
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
 ADMIN_TOOL = "org.neo4j.cli.AdminTool"
+_START_MARK = "--- circuitmap db start"
 # Flags the Neo4j tarball's launcher would pass (it cannot be used: it is not on Maven Central).
 _JVM_FLAGS = (
     "-XX:+UseG1GC",
@@ -150,7 +151,7 @@ def start(settings: Settings, progress: Progress = lambda _: None, timeout: floa
 
 
 def stop(settings: Settings, timeout: float = 60) -> bool:
-    """Stop the local server (SIGTERM, then SIGKILL after `timeout` s); False if none was running."""
+    """Stop the local server (SIGTERM, SIGKILL after `timeout` s); False if none was running."""
     if settings.external:
         return False
     layout = Layout(settings.server_dir)
@@ -167,8 +168,12 @@ def stop(settings: Settings, timeout: float = 60) -> bool:
 
 
 def log_tail(settings: Settings, lines: int = 15) -> str:
+    """The last lines the server printed since the latest start."""
     path = Layout(settings.server_dir).log_file
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+    if not path.exists():
+        return ""
+    text = path.read_text(errors="replace").rsplit(_START_MARK, 1)[-1]
+    return "\n".join(text.splitlines()[1:][-lines:])
 
 
 def _bolt(uri: str, user: str, password: str | None) -> str:
@@ -187,10 +192,8 @@ def _bolt(uri: str, user: str, password: str | None) -> str:
 
 def _alive(pid: int) -> bool:
     """True for a live (not zombie) process; reaps our own dead children on the way."""
-    try:
+    with suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -275,7 +278,9 @@ def _write_config(settings: Settings, layout: Layout) -> None:
     layout.conf_dir.mkdir(parents=True, exist_ok=True)
     layout.run_dir.mkdir(exist_ok=True)
     layout.log_file.parent.mkdir(exist_ok=True)
-    lines = ["# Written by `circuitmap db start` on every start: set CIRCUITMAP_* env vars instead."]
+    lines = [
+        "# Written by `circuitmap db start` on every start: set CIRCUITMAP_* env vars instead."
+    ]
     lines += [f"{key}={value}" for key, value in values.items()]
     (layout.conf_dir / "neo4j.conf").write_text("\n".join(lines) + "\n")
 
@@ -330,7 +335,7 @@ def _spawn(settings: Settings, layout: Layout, java: str) -> int:
         "--console-mode",
     ]
     with open(layout.log_file, "ab") as log:
-        log.write(f"--- circuitmap db start {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        log.write(f"{_START_MARK} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
         log.flush()
         process = subprocess.Popen(
             command,
@@ -365,4 +370,6 @@ def _wait_for_bolt(
                 f" (see {layout.password_file} or unset NEO4J_PASSWORD)"
             )
         time.sleep(0.5)
-    raise DbError(f"Neo4j did not answer on {settings.local_uri} within {timeout:.0f} s; see {layout.log_file}")
+    raise DbError(
+        f"Neo4j did not answer on {settings.local_uri} in {timeout:.0f} s; see {layout.log_file}"
+    )

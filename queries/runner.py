@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
-from neo4j import READ_ACCESS, Driver
+from neo4j import READ_ACCESS, Driver, NotificationMinimumSeverity
 from neo4j.exceptions import ClientError, Neo4jError
 from neo4j.time import Date, DateTime, Duration, Time
 
@@ -74,7 +74,11 @@ def run_cypher(
     capped = False
     try:
         with (
-            driver.session(database=database_name(), default_access_mode=READ_ACCESS) as session,
+            driver.session(
+                database=database_name(),
+                default_access_mode=READ_ACCESS,
+                notifications_min_severity=NotificationMinimumSeverity.OFF,
+            ) as session,
             session.begin_transaction(timeout=timeout_s) as tx,
         ):
             result = tx.run(cypher, params)

@@ -1,4 +1,4 @@
-"""Hand-built two-hop graphs with a planted chain, and a brute-force path reference, for query tests.
+"""Hand-built two-hop graphs with a planted chain, and a brute-force path reference, for tests.
 
 Each graph reads "the capital of the state containing CITY is" and holds the chain
 city token -> state feature (layer 0, city position) -> capital feature (layer 2, last position)
@@ -73,7 +73,8 @@ def planted_graph(city: str, seed: int = 0, n_distractors: int = 30) -> GraphRec
     capital_f = feature(2, CAPITAL_INDEX[state], last, f"say {capital}")
     taken = {(0, STATE_INDEX[state], city_pos), (2, CAPITAL_INDEX[state], last)}
     while len(taken) < n_distractors + 2:
-        key = (int(rng.integers(0, N_LAYERS)), int(rng.integers(300, 400)), int(rng.integers(1, last + 1)))
+        layer, index = int(rng.integers(0, N_LAYERS)), int(rng.integers(300, 400))
+        key = (layer, index, int(rng.integers(1, last + 1)))
         if key not in taken:
             taken.add(key)
             feature(*key, label="distractor")

@@ -75,13 +75,15 @@ def test_figure_draws_selected_node_magenta_with_its_edges(frames):
         record.prompt_tokens,
         ViewMarks(selected, [], {}),
     )
-    node_trace = next(t for t in fig.data if t.name == NODES_TRACE_NAME)
-    ids = list(node_trace.customdata)
-    assert node_trace.marker.color[ids.index(selected)] == SELECTED_COLOR
+    node_traces = [t for t in fig.data if t.name.startswith(NODES_TRACE_NAME)]
+    chosen = [t for t in node_traces if selected in list(t.customdata)]
+    assert len(chosen) == 1 and list(chosen[0].customdata) == [selected]
+    assert chosen[0].marker.color == SELECTED_COLOR
+    assert sum(len(t.customdata) for t in node_traces) == len(nodes)
     drawn = sum(
         int(np.isnan(np.asarray(t.x, dtype=float)).sum())
         for t in fig.data
-        if t.name != NODES_TRACE_NAME
+        if not t.name.startswith(NODES_TRACE_NAME)
     )
     assert drawn == ((edges["source"] == selected) | (edges["target"] == selected)).sum()
     assert [html.unescape(t) for t in fig.layout.xaxis.ticktext] == record.prompt_tokens

@@ -40,8 +40,16 @@ def load_graph(graph_uid: str) -> GraphBundle:
             f"graph {graph_uid!r} failed to compute: {info.get('error') or 'no reason'}"
         )
     nodes = normalize_nodes(run.frame("graph_nodes", graph=graph_uid))
-    edges = normalize_edges(run.frame("graph_edges", graph=graph_uid))
+    edges = normalize_edges(_edges(graph_uid))
     return GraphBundle(info, nodes, edges, _n_layers(info, nodes), tokens_of(nodes))
+
+
+def _edges(graph_uid: str) -> pd.DataFrame:
+    lists = run.frame("graph_edge_lists", graph=graph_uid)
+    if lists.empty:
+        return pd.DataFrame(columns=["source", "target", "weight"])
+    row = lists.iloc[0]
+    return pd.DataFrame({"source": row["sources"], "target": row["targets"], "weight": row["weights"]})
 
 
 def tokens_of(nodes: pd.DataFrame) -> list[str]:

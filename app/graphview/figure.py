@@ -29,6 +29,7 @@ KIND_STYLE = {  # symbol, fill colour, base size
 GROUP_COLORS = ["#e6550d", "#31a354", "#756bb1", "#de2d26", "#3182bd", "#c51b8a", "#8c6d31"]
 EDGE_LEVELS = 5  # magnitude bins per sign: one line trace per (sign, bin)
 NODES_TRACE_NAME = "nodes"
+CROWDED_CELL = 16  # nodes in one cell above which feature markers shrink
 
 
 @dataclass
@@ -95,68 +96,111 @@ def _fmt(value: float | None) -> str:
 
 
 def _hover(row: dict) -> str:
-    lines = [f"<b>{html.escape(node_caption(row))}</b>"]
-    if row["kind"] == "feature" and row.get("feature_uid"):
-        lines.append(html.escape(str(row["feature_uid"])))
+    caption = html.escape(node_caption(row))
     token = html.escape(row["token"])
-    lines.append(f"{row['kind']} · layer {row['layer']} · pos {row['position']} '{token}'")
     if row["kind"] == "logit":
-        lines.append(f"p = {_fmt(row['probability'])}")
+        detail = f"p = {_fmt(row['probability'])}"
     else:
-        lines.append(f"act {_fmt(row['activation'])} · infl {_fmt(row['influence'])}")
-    return "<br>".join(lines)
+        detail = f"'{token}' · act {_fmt(row['activation'])} · infl {_fmt(row['influence'])}"
+    uid = f"<br>{html.escape(str(row['feature_uid']))}" if row.get("feature_uid") else ""
+    return f"<b>{caption}</b>{uid}<br>{detail}"
 
 
-def _node_trace(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -> go.Scatter:
-    records = placed.to_dict("records")
-    group_of = {
-        nid: GROUP_COLORS[i % len(GROUP_COLORS)]
-        for i, members in enumerate(marks.groups.values())
-        for nid in members
-    }
+def _crowding(placed: pd.DataFrame) -> int:
+    """Nodes in the fullest (band, position) cell."""
+    inner = placed[placed["kind"].isin(("feature", "error", "supernode"))]
+    return int(inner.groupby(["band", "position"]).size().max()) if len(inner) else 1
+
+
+def _sizes(placed: pd.DataFrame) -> np.ndarray:
+    """Marker sizes: by kind, grown by influence (features, errors) or probability (logits), and
+    shrunk for features and errors when cells are crowded so that neighbours stay apart."""
+    base = placed["kind"].map({k: v[2] for k, v in KIND_STYLE.items()}).fillna(7).to_numpy(float)
+    influence = placed["influence"].clip(0, 1).to_numpy(float)
+    grow = np.where(placed["kind"].isin(("feature", "error")), 8 * (1 - influence), 0.0)
+    prob = placed["probability"].clip(0, 1).to_numpy(float)
+    grow = np.where(placed["kind"] == "logit", 14 * np.sqrt(prob), grow)
+    shrink = np.clip(np.sqrt(CROWDED_CELL / _crowding(placed)), 0.45, 1.0)
+    inner = placed["kind"].isin(("feature", "error")).to_numpy()
+    return np.round((base + np.nan_to_num(grow)) * np.where(inner, shrink, 1.0), 1)
+
+
+def _styles(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -> np.ndarray:
+    """Each node's style: selected, pinned, group:<i>, faded or normal."""
+    group_of = {m: f"group:{i}" for i, members in enumerate(marks.groups.values()) for m in members}
     pinned = set(marks.pinned)
-    symbols, colors, sizes, widths, line_colors, opacity, texts = [], [], [], [], [], [], []
-    for r in records:
-        symbol, color, size = KIND_STYLE.get(r["kind"], KIND_STYLE["feature"])
-        if r["kind"] in ("feature", "error") and not pd.isna(r["influence"]):
-            size = size + 8 * (1.0 - min(max(r["influence"], 0.0), 1.0))
-        if r["kind"] == "logit" and not pd.isna(r["probability"]):
-            size = size + 14 * np.sqrt(r["probability"])
-        color = group_of.get(r["node_id"], color)
-        nid = r["node_id"]
-        is_sel = nid == marks.selected
-        symbols.append(symbol)
-        colors.append(SELECTED_COLOR if is_sel else color)
-        sizes.append(size * 1.5 if is_sel else size)
-        widths.append(3 if nid in pinned else (2 if is_sel else 0.6))
-        line_colors.append("#111827" if (nid in pinned or is_sel) else "#ffffff")
-        faded = marks.selected and not (is_sel or nid in neighbours or nid in pinned)
-        opacity.append(0.3 if faded else 1.0)
-        texts.append(
-            f"{r['token']} {r['probability']:.0%}"
-            if r["kind"] == "logit" and not pd.isna(r["probability"])
-            else ""
+    styles = []
+    for nid in placed["node_id"]:
+        if nid == marks.selected:
+            styles.append("selected")
+        elif nid in group_of:
+            styles.append(group_of[nid])
+        elif nid in pinned:
+            styles.append("pinned")
+        elif marks.selected and nid not in neighbours:
+            styles.append("faded")
+        else:
+            styles.append("normal")
+    return np.array(styles, dtype=object)
+
+
+def _node_traces(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -> list[go.Scatter]:
+    """One trace per (kind, style), so every marker property is a scalar except size: far less
+    JSON and faster drawing than per-point style arrays."""
+    sizes = _sizes(placed)
+    styles = _styles(placed, marks, neighbours)
+    hover = np.array([_hover(r) for r in placed.to_dict("records")], dtype=object)
+    traces = []
+    for (kind, style), rows in placed.groupby([placed["kind"], styles], sort=False).groups.items():
+        idx = placed.index.get_indexer(rows)
+        symbol, color, _ = KIND_STYLE.get(kind, KIND_STYLE["feature"])
+        line = {"width": 0.6, "color": "#ffffff"}
+        opacity = 1.0
+        if style == "selected":
+            color, line = SELECTED_COLOR, {"width": 2, "color": "#111827"}
+        elif style.startswith("group:"):
+            color = GROUP_COLORS[int(style.split(":")[1]) % len(GROUP_COLORS)]
+            line = {"width": 2.5, "color": "#111827"}
+        elif style == "pinned":
+            line = {"width": 2.5, "color": "#111827"}
+        elif style == "faded":
+            opacity = 0.3
+        part = placed.iloc[idx]
+        is_logit = kind == "logit"
+        traces.append(
+            go.Scatter(
+                x=np.round(part["x"].to_numpy(float), 4),
+                y=np.round(part["y"].to_numpy(float), 4),
+                mode="markers+text" if is_logit else "markers",
+                name=f"{NODES_TRACE_NAME}:{kind}:{style}",
+                customdata=part["node_id"].to_numpy(object),
+                hovertext=hover[idx],
+                hoverinfo="text",
+                text=[
+                    f"{t} {p:.0%}"
+                    for t, p in zip(part["token"], part["probability"].fillna(0), strict=True)
+                ]
+                if is_logit
+                else None,
+                textposition="top center",
+                textfont={"size": 11, "color": "#92400e"},
+                marker={
+                    "symbol": symbol,
+                    "color": color,
+                    "size": sizes[idx] * (1.5 if style == "selected" else 1.0),
+                    "opacity": opacity,
+                    "line": line,
+                },
+                showlegend=False,
+            )
         )
-    return go.Scatter(
-        x=placed["x"],
-        y=placed["y"],
-        mode="markers+text",
-        name=NODES_TRACE_NAME,
-        customdata=placed["node_id"],
-        hovertext=[_hover(r) for r in records],
-        hoverinfo="text",
-        text=texts,
-        textposition="top center",
-        textfont={"size": 11, "color": "#92400e"},
-        marker={
-            "symbol": symbols,
-            "color": colors,
-            "size": sizes,
-            "opacity": opacity,
-            "line": {"width": widths, "color": line_colors},
-        },
-        showlegend=False,
-    )
+    return traces
+
+
+def _height(n_bands: int, crowding: int) -> int:
+    """Taller bands for crowded graphs, within what fits a screen."""
+    per_band = 70 + min(50, 2 * crowding)
+    return int(min(1000, max(460, per_band * n_bands + 80)))
 
 
 def graph_figure(
@@ -168,15 +212,17 @@ def graph_figure(
     height: int | None = None,
 ) -> go.Figure:
     """Figure of positioned nodes (`layout.layout` output) and the edges the marks call for."""
+    if marks.selected not in set(placed["node_id"]):
+        marks = ViewMarks("", marks.pinned, marks.groups)
     drawn = edges_to_draw(shared_edges, marks)
     neighbours = set()
     if marks.selected:
         touching = drawn[(drawn["source"] == marks.selected) | (drawn["target"] == marks.selected)]
         neighbours = set(touching["source"]) | set(touching["target"])
-    fig = go.Figure(_edge_traces(placed, drawn) + [_node_trace(placed, marks, neighbours)])
+    fig = go.Figure(_edge_traces(placed, drawn) + _node_traces(placed, marks, neighbours))
     n_bands = n_layers + 2
     fig.update_layout(
-        height=height or int(min(900, max(460, 70 * n_bands + 80))),
+        height=height or _height(n_bands, _crowding(placed) if len(placed) else 1),
         margin={"l": 50, "r": 10, "t": 20, "b": 40},
         plot_bgcolor="#ffffff",
         paper_bgcolor="#ffffff",

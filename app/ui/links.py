@@ -5,14 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 PAGES = {
-    "overview": "pages/overview.py",
-    "prompts": "pages/prompts.py",
-    "graph": "pages/graph.py",
-    "feature": "pages/feature.py",
-    "workbench": "pages/workbench.py",
-    "supernodes": "pages/supernodes.py",
-    "compare": "pages/compare.py",
-    "interventions": "pages/interventions.py",
+    "overview": "views/overview.py",
+    "prompts": "views/prompts.py",
+    "graph": "views/graph.py",
+    "feature": "views/feature.py",
+    "workbench": "views/workbench.py",
+    "supernodes": "views/supernodes.py",
+    "compare": "views/compare.py",
+    "interventions": "views/interventions.py",
 }
 
 

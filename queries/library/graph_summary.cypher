@@ -22,6 +22,10 @@
 // @column created_at  When the graph was written.
 MATCH (pr:Prompt)-[:HAS_GRAPH]->(g:Graph {uid: $graph})
 OPTIONAL MATCH (m:Model {uid: g.model_uid})
+CALL (g) {
+  OPTIONAL MATCH (g)-[:HAS_NODE]->(l:LogitNode)
+  RETURN max(l.layer) AS logit_layer
+}
 RETURN
   g.uid AS graph_uid,
   pr.uid AS prompt_uid,
@@ -30,8 +34,7 @@ RETURN
   pr.answer AS answer,
   g.model_uid AS model_uid,
   g.transcoder_uid AS transcoder_uid,
-  coalesce(m.n_layers, COLLECT { MATCH (g)-[:HAS_NODE]->(l:LogitNode) RETURN max(l.layer) }[0])
-    AS n_layers,
+  coalesce(m.n_layers, logit_layer) AS n_layers,
   g.status AS status,
   g.error AS error,
   g.replacement_score AS replacement_score,

@@ -1,0 +1,5 @@
+"""Interventions: placeholder until wired."""
+
+import streamlit as st
+
+st.title("Interventions")

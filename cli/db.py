@@ -1,0 +1,90 @@
+"""`circuitmap db start | stop | status`: the local Neo4j server (or a report on NEO4J_URI's)."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from db import server
+from db.config import Settings, load_settings
+from db.jars import DbError, neo4j_version
+
+app = typer.Typer(help="The Neo4j server: start, stop and check the local one.")
+console = Console()
+errors = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValueError as error:
+        errors.print(f"error: {error}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def start(
+    timeout: float = typer.Option(300, help="Seconds to wait for Bolt to answer."),
+) -> None:
+    """Start the local Neo4j server (fetching its jars once) and wait until Bolt answers."""
+    settings = _settings()
+    if settings.external:
+        console.print(f"NEO4J_URI is set: using [bold]{settings.uri}[/], nothing to start.")
+        current = server.status(settings)
+        _report(current, settings)
+        if not current.running:
+            raise typer.Exit(1)
+        return
+    began = time.monotonic()
+    try:
+        with console.status("Neo4j: checking") as spinner:
+            result = server.start(
+                settings, progress=lambda msg: spinner.update(f"Neo4j: {msg}"), timeout=timeout
+            )
+    except DbError as error:
+        errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(
+        f"[green]Neo4j {neo4j_version()} running[/] at [bold]{result.uri}[/]"
+        f" (pid {result.pid}, {time.monotonic() - began:.1f} s)"
+    )
+
+
+@app.command()
+def stop() -> None:
+    """Stop the local Neo4j server cleanly (SIGTERM, then SIGKILL if it hangs)."""
+    settings = _settings()
+    if settings.external:
+        console.print(f"NEO4J_URI is set ({settings.uri}): that server is not ours to stop.")
+        return
+    stopped = server.stop(settings)
+    console.print("[green]Neo4j stopped.[/]" if stopped else "Neo4j was not running.")
+
+
+@app.command()
+def status() -> None:
+    """Say whether the server runs and answers on Bolt; exit status 1 when it does not."""
+    settings = _settings()
+    current = server.status(settings)
+    _report(current, settings)
+    if not current.running:
+        raise typer.Exit(1)
+
+
+def _report(current: server.Status, settings: Settings) -> None:
+    colour = "green" if current.running else "yellow" if current.state == "starting" else "red"
+    table = Table(show_header=False, box=None)
+    table.add_row("state", f"[{colour}]{current.state}[/]")
+    table.add_row("bolt", current.uri)
+    if current.pid is not None:
+        table.add_row("pid", str(current.pid))
+    if not settings.external:
+        layout = server.Layout(settings.server_dir)
+        table.add_row("home", str(layout.root))
+        table.add_row("log", str(layout.log_file))
+    if current.detail:
+        table.add_row("note", current.detail)
+    console.print(table)

@@ -1,0 +1,204 @@
+"""GraphRecord -> the parameter lists the writer sends, computed once per graph with numpy.
+
+Kept apart from the writer so the Cypher side only indexes into lists: per-graph nodes by position,
+catalog features by position, edges as parallel int/float lists. Corpus aggregates are reduced here
+(one row per distinct catalog feature and per feature pair), so a graph adds to them exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from circuitmap import __version__
+from circuitmap.records import GraphRecord
+from ingest.corpus import PromptRecord
+from ingest.spec import GraphSpec, canonical_json
+
+KIND_LABELS = {
+    "token": "TokenNode",
+    "feature": "FeatureNode",
+    "error": "ErrorNode",
+    "logit": "LogitNode",
+}
+
+
+def feature_uid(transcoder: str, layer: int, index: int) -> str:
+    return f"{transcoder}/{layer}/{index}"
+
+
+@dataclass
+class GraphPayload:
+    """Everything one graph transaction sends; `graph_uid` keys it."""
+
+    graph_uid: str
+    prompt: dict[str, object]
+    graph: dict[str, object]
+    nodes: list[dict[str, object]] = field(default_factory=list)
+    edge_source: list[int] = field(default_factory=list)
+    edge_target: list[int] = field(default_factory=list)
+    edge_weight: list[float] = field(default_factory=list)
+    features: list[dict[str, object]] = field(default_factory=list)  # sorted by uid
+    instance_node: list[int] = field(default_factory=list)  # node position -> feature position
+    instance_feature: list[int] = field(default_factory=list)
+    pair_source: list[int] = field(default_factory=list)  # AGG_ATTR rows, feature positions
+    pair_target: list[int] = field(default_factory=list)
+    pair_sum: list[float] = field(default_factory=list)
+    pair_max_abs: list[float] = field(default_factory=list)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edge_weight)
+
+
+def prompt_row(prompt: PromptRecord) -> dict[str, object]:
+    return {
+        "uid": prompt.uid,
+        "text": prompt.text,
+        "tags": list(prompt.tags),
+        "answer": prompt.answer,
+        "metadata": canonical_json(prompt.metadata),
+        "corpus": prompt.corpus,
+    }
+
+
+def graph_row(
+    prompt: PromptRecord, spec: GraphSpec, source: str, status: str, error: str | None = None
+) -> dict[str, object]:
+    return {
+        "uid": spec.graph_uid(prompt.uid),
+        "prompt_uid": prompt.uid,
+        "model_uid": spec.model,
+        "transcoder_uid": spec.transcoder,
+        "settings": spec.settings_json,
+        "settings_hash": spec.hash,
+        "status": status,
+        "error": error,
+        "tool_version": __version__,
+        "source": source,
+    }
+
+
+def failure_payload(
+    prompt: PromptRecord, spec: GraphSpec, error: str, source: str = "computed"
+) -> GraphPayload:
+    row = graph_row(prompt, spec, source, "failed", error)
+    row.update(n_nodes=0, n_edges=0)
+    return GraphPayload(str(row["uid"]), prompt_row(prompt), row)
+
+
+def graph_payload(
+    prompt: PromptRecord, graph: GraphRecord, source: str = "computed", aggregates: bool = True
+) -> GraphPayload:
+    """Validate `graph` and turn it into parameter lists (ValueError names a bad graph)."""
+    graph.validate()
+    spec = GraphSpec.of(graph)
+    row = graph_row(prompt, spec, source, "complete")
+    row.update(
+        replacement_score=graph.scores.get("replacement"),
+        completeness_score=graph.scores.get("completeness"),
+        n_nodes=len(graph.nodes),
+        n_edges=graph.n_edges,
+        n_layers=graph.n_layers,
+        prompt_tokens=list(graph.prompt_tokens),
+        metadata=json.dumps(graph.metadata, sort_keys=True, default=str),
+    )
+    payload = GraphPayload(str(row["uid"]), prompt_row(prompt), row)
+    feature_of = np.full(len(graph.nodes), -1, dtype=np.int64)
+    uids: list[str] = []
+    for i, node in enumerate(graph.nodes):
+        props = {
+            "node_id": node.node_id,
+            "kind": node.kind,
+            "layer": node.layer,
+            "position": node.position,
+            "token": node.token,
+            "feature_index": node.feature_index,
+            "activation": node.activation,
+            "influence": node.influence,
+            "probability": node.probability,
+            "label": node.label,
+        }
+        if node.kind == "feature":
+            props["feature_uid"] = feature_uid(graph.transcoder, node.layer, node.feature_index)
+            feature_of[i] = len(uids)
+            uids.append(str(props["feature_uid"]))
+        payload.nodes.append({k: v for k, v in props.items() if v is not None})
+    payload.edge_source = graph.edge_source.tolist()
+    payload.edge_target = graph.edge_target.tolist()
+    payload.edge_weight = graph.edge_weight.astype(np.float64).tolist()
+    _add_features(payload, graph, feature_of, uids, aggregates)
+    return payload
+
+
+def _add_features(
+    payload: GraphPayload,
+    graph: GraphRecord,
+    feature_of: np.ndarray,
+    uids: list[str],
+    aggregates: bool,
+) -> None:
+    """Distinct catalog features (sorted, for a stable lock order), instances and pair sums."""
+    if not uids:
+        return
+    distinct, code = np.unique(np.array(uids), return_inverse=True)
+    is_feature = feature_of >= 0
+    node_code = np.full(len(graph.nodes), -1, dtype=np.int64)
+    node_code[is_feature] = code[feature_of[is_feature]]
+    payload.instance_node = np.flatnonzero(is_feature).tolist()
+    payload.instance_feature = node_code[is_feature].tolist()
+    nodes = graph.nodes
+    activation = np.array([nodes[i].activation or 0.0 for i in payload.instance_node])
+    influence = np.array([nodes[i].influence or 0.0 for i in payload.instance_node])
+    inst_code = node_code[is_feature]
+    n_inst = np.bincount(inst_code, minlength=len(distinct))
+    sum_act = np.bincount(inst_code, activation, minlength=len(distinct))
+    sum_inf = np.bincount(inst_code, influence, minlength=len(distinct))
+    reached = _reached_logits(graph, node_code, len(distinct)) if aggregates else None
+    for k, uid in enumerate(distinct.tolist()):
+        first = nodes[payload.instance_node[int(np.argmax(inst_code == k))]]
+        payload.features.append(
+            {
+                "uid": uid,
+                "layer": first.layer,
+                "index": first.feature_index,
+                "label": first.label,
+                "n_instances": int(n_inst[k]),
+                "sum_activation": float(sum_act[k]),
+                "sum_influence": float(sum_inf[k]),
+                "reached": reached[k] if reached is not None else [],
+            }
+        )
+    if aggregates:
+        _add_pairs(payload, graph, node_code, len(distinct))
+
+
+def _reached_logits(graph: GraphRecord, node_code: np.ndarray, n: int) -> list[list[str]]:
+    """Per distinct feature, the logit tokens it feeds directly with a positive weight."""
+    reached: list[set[str]] = [set() for _ in range(n)]
+    kinds = np.array([node.kind == "logit" for node in graph.nodes])
+    src, tgt, w = graph.edge_source, graph.edge_target, graph.edge_weight
+    mask = kinds[tgt] & (node_code[src] >= 0) & (w > 0)
+    for s, t in zip(src[mask].tolist(), tgt[mask].tolist(), strict=True):
+        reached[int(node_code[s])].add(graph.nodes[t].token)
+    return [sorted(r) for r in reached]
+
+
+def _add_pairs(payload: GraphPayload, graph: GraphRecord, node_code: np.ndarray, n: int) -> None:
+    """One AGG_ATTR row per ordered pair of distinct features joined by an edge in this graph."""
+    a, b = node_code[graph.edge_source], node_code[graph.edge_target]
+    mask = (a >= 0) & (b >= 0)
+    if not mask.any():
+        return
+    key = a[mask] * n + b[mask]
+    w = graph.edge_weight[mask].astype(np.float64)
+    pairs, inv = np.unique(key, return_inverse=True)
+    sums = np.bincount(inv, w, minlength=len(pairs))
+    max_abs = np.zeros(len(pairs))
+    np.maximum.at(max_abs, inv, np.abs(w))
+    payload.pair_source = (pairs // n).tolist()
+    payload.pair_target = (pairs % n).tolist()
+    payload.pair_sum = sums.tolist()
+    payload.pair_max_abs = max_abs.tolist()

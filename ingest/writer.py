@@ -1,0 +1,232 @@
+"""Writes graphs into Neo4j per docs/schema.md: one transaction per graph, all-or-nothing.
+
+Every query has constant text and takes lists: nodes are created in one `UNWIND`, their element ids
+come back, and edges are then created in batches that look the few hundred nodes up once per batch
+and index into them (no per-edge index seek). Catalog features are MERGEd (sorted by uid so
+concurrent writers lock them in one order) and their corpus aggregates and the `AGG_ATTR` summaries
+are updated in the same transaction, so an aggregate never counts a graph twice or counts a graph
+that is not there. A graph that already exists complete is skipped; a failed one is replaced.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from neo4j import Driver, ManagedTransaction
+from neo4j.exceptions import ConstraintError
+
+from circuitmap.records import GraphRecord
+from ingest.corpus import PromptRecord
+from ingest.payload import KIND_LABELS, GraphPayload, failure_payload, graph_payload
+from ingest.spec import GraphSpec
+
+STATUS = "OPTIONAL MATCH (g:Graph {uid: $uid}) RETURN g.status AS status"
+DELETE_FAILED = "MATCH (g:Graph {uid: $uid, status: 'failed'}) DETACH DELETE g"
+CREATE_GRAPH = """
+MERGE (p:Prompt {uid: $prompt.uid})
+  ON CREATE SET p.text = $prompt.text, p.tags = $prompt.tags, p.answer = $prompt.answer,
+                p.metadata = $prompt.metadata, p.corpus = $prompt.corpus
+MERGE (m:Model {uid: $graph.model_uid}) ON CREATE SET m.name = $graph.model_uid
+MERGE (t:Transcoder {uid: $graph.transcoder_uid})
+  ON CREATE SET t.name = $graph.transcoder_uid, t.model_uid = $graph.model_uid
+CREATE (g:Graph) SET g = $graph, g.created_at = datetime()
+CREATE (p)-[:HAS_GRAPH]->(g)
+"""
+CREATE_NODES = """
+MATCH (g:Graph {uid: $uid})
+UNWIND $nodes AS n
+CREATE (x:Node) SET x = n, x.graph_uid = $uid, x:$($labels[n.kind])
+CREATE (g)-[:HAS_NODE]->(x)
+RETURN collect(elementId(x)) AS ids
+"""
+CREATE_EDGES = """
+UNWIND $ids AS id MATCH (x) WHERE elementId(x) = id
+WITH collect(x) AS xs
+UNWIND range(0, size($w) - 1) AS i
+WITH xs[$s[i]] AS a, xs[$t[i]] AS b, $w[i] AS w
+CREATE (a)-[:ATTR {weight: w}]->(b)
+RETURN count(*) AS n
+"""
+MERGE_FEATURES = """
+UNWIND $features AS f
+MERGE (c:Feature {uid: f.uid})
+  ON CREATE SET c.transcoder_uid = $transcoder, c.layer = f.layer, c.index = f.index,
+                c.label = CASE WHEN f.label = '' THEN null ELSE f.label END
+RETURN collect(elementId(c)) AS ids
+"""
+FEATURE_AGGREGATES = """
+UNWIND range(0, size($features) - 1) AS i
+WITH $features[i] AS f, $ids[i] AS id
+MATCH (c:Feature) WHERE elementId(c) = id
+SET c.n_graphs = coalesce(c.n_graphs, 0) + 1,
+    c.n_instances = coalesce(c.n_instances, 0) + f.n_instances,
+    c.sum_influence = coalesce(c.sum_influence, 0.0) + f.sum_influence,
+    c.sum_activation = coalesce(c.sum_activation, 0.0) + f.sum_activation
+SET c.mean_influence = c.sum_influence / c.n_instances,
+    c.mean_activation = c.sum_activation / c.n_instances
+WITH c, f WHERE size(f.reached) > 0
+WITH c, f, coalesce(c.reached_logits, []) AS old, coalesce(c.reached_logit_counts, []) AS counts
+WITH c, f, old + [t IN f.reached WHERE NOT t IN old] AS tokens, counts
+SET c.reached_logits = tokens,
+    c.reached_logit_counts = [k IN range(0, size(tokens) - 1) |
+        coalesce(counts[k], 0) + CASE WHEN tokens[k] IN f.reached THEN 1 ELSE 0 END]
+WITH c
+CALL (c) {
+  UNWIND range(0, size(c.reached_logits) - 1) AS k
+  WITH c.reached_logits[k] AS token, c.reached_logit_counts[k] AS n
+  ORDER BY n DESC, token
+  LIMIT 5
+  RETURN collect(token) AS top
+}
+SET c.top_reached_logits = top
+"""
+CREATE_INSTANCES = """
+UNWIND $xids AS id MATCH (x) WHERE elementId(x) = id
+WITH collect(x) AS xs
+UNWIND $fids AS id MATCH (f) WHERE elementId(f) = id
+WITH xs, collect(f) AS fs
+UNWIND range(0, size($node) - 1) AS i
+WITH xs[$node[i]] AS x, fs[$feature[i]] AS f
+CREATE (x)-[:INSTANCE_OF]->(f)
+RETURN count(*) AS n
+"""
+MERGE_PAIRS = """
+UNWIND $fids AS id MATCH (f) WHERE elementId(f) = id
+WITH collect(f) AS fs
+UNWIND range(0, size($w) - 1) AS i
+WITH fs[$s[i]] AS a, fs[$t[i]] AS b, $w[i] AS w, $m[i] AS m
+MERGE (a)-[r:AGG_ATTR]->(b)
+  ON CREATE SET r.n_graphs = 1, r.sum_weight = w, r.max_abs_weight = m
+  ON MATCH SET r.n_graphs = r.n_graphs + 1, r.sum_weight = r.sum_weight + w,
+               r.max_abs_weight = CASE WHEN m > r.max_abs_weight THEN m ELSE r.max_abs_weight END
+SET r.mean_weight = r.sum_weight / r.n_graphs
+RETURN count(*) AS n
+"""
+DELETE_CLAIM = "MATCH (c:Claim {uid: $uid}) DELETE c"
+
+
+@dataclass
+class WriteResult:
+    graph_uid: str
+    status: str  # "written", "failed" (a failure was recorded) or "skipped" (already complete)
+    n_nodes: int = 0
+    n_edges: int = 0
+    seconds: float = 0.0
+
+
+class GraphWriter:
+    """Writes graphs and failures; one instance per process (it holds no connection itself)."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        database: str | None = None,
+        edge_batch: int = 20_000,
+        aggregates: bool = True,
+    ):
+        self.driver = driver
+        self.database = database
+        self.edge_batch = edge_batch
+        self.aggregates = aggregates
+
+    def write_graph(
+        self, prompt: PromptRecord, graph: GraphRecord, source: str = "computed"
+    ) -> WriteResult:
+        """Write `graph` for `prompt` unless a complete graph with its uid exists."""
+        return self._write(graph_payload(prompt, graph, source, self.aggregates))
+
+    def write_failure(
+        self, prompt: PromptRecord, spec: GraphSpec, error: str, source: str = "computed"
+    ) -> WriteResult:
+        """Record that `prompt` failed with `error` (a later --retry-failed replaces it)."""
+        return self._write(failure_payload(prompt, spec, error, source))
+
+    def status(self, graph_uid: str) -> str | None:
+        """'complete', 'failed' or None (no such graph)."""
+        records, _, _ = self.driver.execute_query(STATUS, uid=graph_uid, database_=self.database)
+        return records[0]["status"]
+
+    def _write(self, payload: GraphPayload) -> WriteResult:
+        start = time.perf_counter()
+        try:
+            with self.driver.session(database=self.database) as session:
+                status = session.execute_write(self._transaction, payload)
+        except ConstraintError:
+            # Another writer may have created the same graph between our check and our CREATE.
+            if self.status(payload.graph_uid) != "complete":
+                raise
+            status = "skipped"
+        written = status != "skipped"
+        return WriteResult(
+            payload.graph_uid,
+            status,
+            len(payload.nodes) if written else 0,
+            payload.n_edges if written else 0,
+            time.perf_counter() - start,
+        )
+
+    def _transaction(self, tx: ManagedTransaction, p: GraphPayload) -> str:
+        uid = p.graph_uid
+        existing = tx.run(STATUS, uid=uid).single(strict=True)["status"]
+        if existing == "complete" or (existing == "failed" and p.graph["status"] == "failed"):
+            tx.run(DELETE_CLAIM, uid=uid).consume()
+            return "skipped"
+        if existing == "failed":
+            tx.run(DELETE_FAILED, uid=uid).consume()
+        tx.run(CREATE_GRAPH, prompt=p.prompt, graph=p.graph).consume()
+        if p.graph["status"] == "complete":
+            self._write_body(tx, p)
+        tx.run(DELETE_CLAIM, uid=uid).consume()
+        return "written" if p.graph["status"] == "complete" else "failed"
+
+    def _write_body(self, tx: ManagedTransaction, p: GraphPayload) -> None:
+        uid = p.graph_uid
+        xids = tx.run(CREATE_NODES, uid=uid, nodes=p.nodes, labels=KIND_LABELS).single(strict=True)
+        ids = xids["ids"]
+        _check(len(ids), len(p.nodes), "nodes")
+        for lo in range(0, p.n_edges, self.edge_batch):
+            hi = lo + self.edge_batch
+            n = tx.run(
+                CREATE_EDGES,
+                ids=ids,
+                s=p.edge_source[lo:hi],
+                t=p.edge_target[lo:hi],
+                w=p.edge_weight[lo:hi],
+            ).single(strict=True)["n"]
+            _check(n, len(p.edge_weight[lo:hi]), "edges")
+        if not p.features:
+            return
+        transcoder = p.graph["transcoder_uid"]
+        fids = tx.run(MERGE_FEATURES, features=p.features, transcoder=transcoder).single(
+            strict=True
+        )["ids"]
+        _check(len(fids), len(p.features), "catalog features")
+        n = tx.run(
+            CREATE_INSTANCES,
+            xids=ids,
+            fids=fids,
+            node=p.instance_node,
+            feature=p.instance_feature,
+        ).single(strict=True)["n"]
+        _check(n, len(p.instance_node), "feature instances")
+        if not self.aggregates:
+            return
+        tx.run(FEATURE_AGGREGATES, features=p.features, ids=fids).consume()
+        for lo in range(0, len(p.pair_sum), self.edge_batch):
+            hi = lo + self.edge_batch
+            n = tx.run(
+                MERGE_PAIRS,
+                fids=fids,
+                s=p.pair_source[lo:hi],
+                t=p.pair_target[lo:hi],
+                w=p.pair_sum[lo:hi],
+                m=p.pair_max_abs[lo:hi],
+            ).single(strict=True)["n"]
+            _check(n, len(p.pair_sum[lo:hi]), "aggregate edges")
+
+
+def _check(got: int, expected: int, what: str) -> None:
+    """A count mismatch would mean a silently partial graph: fail the transaction instead."""
+    if got != expected:
+        raise RuntimeError(f"wrote {got} {what}, expected {expected}; transaction rolled back")

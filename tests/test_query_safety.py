@@ -1,0 +1,166 @@
+"""User Cypher that could change anything is refused before it runs, and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from queries import saved
+from queries.runner import QueryFailedError, run_cypher, run_query
+from queries.safety import UnsafeQueryError, check_read_only
+
+WRITES = {
+    "create": "CREATE (n:Intruder) RETURN n",
+    "merge": "MERGE (n:Intruder {x: 1}) RETURN n",
+    "set": "MATCH (p:Prompt) SET p.text = 'hacked' RETURN p",
+    "delete": "MATCH (n) DETACH DELETE n",
+    "remove": "MATCH (p:Prompt) REMOVE p.text RETURN p",
+    "foreach": "MATCH (p:Prompt) FOREACH (x IN [1] | SET p.x = x)",
+    "load_csv_file": "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
+    "load_csv_url": "LOAD CSV FROM 'https://example.com/a.csv' AS row RETURN row",
+    "load_csv_param": "LOAD CSV FROM $url AS row RETURN row",
+    "write_procedure": "CALL db.createLabel('Intruder')",
+    "write_procedure_yield": "CALL db.createProperty('intruder') RETURN 1 AS x",
+    "dbms_procedure": "CALL dbms.components() YIELD name RETURN name",
+    "dbms_mode_procedure": "CALL db.clearQueryCaches()",
+    "create_index": "CREATE INDEX intruder FOR (n:Prompt) ON (n.intruder)",
+    "create_constraint": "CREATE CONSTRAINT intruder FOR (n:Intruder) REQUIRE n.x IS UNIQUE",
+    "drop_constraint": "DROP CONSTRAINT prompt_uid",
+    "call_in_transactions": (
+        "MATCH (p:Prompt) CALL (p) { SET p.x = 1 } IN TRANSACTIONS OF 10 ROWS RETURN count(*)"
+    ),
+    "read_in_transactions": "UNWIND [1] AS x CALL (x) { RETURN x AS y } IN TRANSACTIONS RETURN y",
+    "terminate": "TERMINATE TRANSACTIONS 'neo4j-transaction-1'",
+    "show_transactions": "SHOW TRANSACTIONS",
+    "create_user": "CREATE USER intruder SET PASSWORD 'intruder-password'",
+    "two_statements": "MATCH (n) RETURN n; MATCH (n) DETACH DELETE n",
+    "profile": "PROFILE MATCH (n) DETACH DELETE n",
+    "syntax_error": "MATCH (n RETURN n",
+}
+
+
+def fingerprint(driver) -> tuple:
+    """Everything a refused query could have changed: data, labels, properties, schema."""
+    records, _, _ = driver.execute_query(
+        "MATCH (n) WITH count(n) AS nodes, collect(properties(n)) AS props "
+        "RETURN nodes, COUNT { ()-->() } AS rels, props, "
+        "COLLECT { CALL db.labels() YIELD label RETURN label } AS labels, "
+        "COLLECT { CALL db.propertyKeys() YIELD propertyKey RETURN propertyKey } AS keys"
+    )
+    schema, _, _ = driver.execute_query("SHOW CONSTRAINTS YIELD name RETURN collect(name) AS c")
+    indexes, _, _ = driver.execute_query("SHOW INDEXES YIELD name RETURN collect(name) AS i")
+    row = records[0]
+    return (
+        row["nodes"],
+        row["rels"],
+        sorted(map(str, row["props"])),
+        sorted(row["labels"]),
+        sorted(row["keys"]),
+        sorted(schema[0]["c"]),
+        sorted(indexes[0]["i"]),
+    )
+
+
+@pytest.fixture
+def seeded(clean_db):
+    from db.schema import ensure_schema
+
+    ensure_schema(clean_db)
+    clean_db.execute_query("CREATE (:Prompt {uid: 'p1', text: 'the capital of texas is'})")
+    return clean_db
+
+
+@pytest.mark.parametrize("name", sorted(WRITES))
+def test_write_attempts_are_refused_on_save_and_change_nothing(seeded, name):
+    before = fingerprint(seeded)
+    with pytest.raises(UnsafeQueryError, match="^refused: "):
+        saved.save_query(seeded, f"attempt-{name}", WRITES[name])
+    assert saved.get_saved(seeded, f"attempt-{name}") is None
+    assert fingerprint(seeded) == before
+
+
+@pytest.mark.parametrize("name", ["create", "write_procedure", "load_csv_file", "create_index"])
+def test_a_tampered_saved_query_is_refused_when_run(seeded, name):
+    """A write stored behind the API's back is still checked (and the transaction is READ)."""
+    seeded.execute_query(
+        "CREATE (:SavedQuery {name: 'tampered', cypher: $cypher, description: '', params: '{}'})",
+        cypher=WRITES[name],
+    )
+    before = fingerprint(seeded)
+    with pytest.raises(UnsafeQueryError):
+        run_query(seeded, "tampered")
+    assert fingerprint(seeded) == before
+
+
+def test_the_read_transaction_refuses_writes_even_unchecked(seeded):
+    before = fingerprint(seeded)
+    with pytest.raises(QueryFailedError, match="read access mode"):
+        run_cypher(seeded, WRITES["create"], check=False)
+    assert fingerprint(seeded) == before
+
+
+def test_parameter_values_carrying_cypher_are_only_values(seeded):
+    saved.save_query(
+        seeded, "by-text", "MATCH (p:Prompt) WHERE p.text = $text RETURN p.uid AS uid", "", {}
+    )
+    before = fingerprint(seeded)
+    for evil in (
+        "x' RETURN 1 UNION MATCH (n) DETACH DELETE n //",
+        "'}) DETACH DELETE p WITH 1 AS x MATCH (p:Prompt {text: '",
+        'the capital of texas is" OR 1=1 //',
+    ):
+        assert run_query(seeded, "by-text", {"text": evil}).frame.empty
+    assert fingerprint(seeded) == before
+    found = run_query(seeded, "by-text", {"text": "the capital of texas is"}).frame
+    assert found["uid"].tolist() == ["p1"]
+
+
+def test_read_procedures_and_plain_reads_pass(seeded):
+    check_read_only(seeded, "CALL db.labels() YIELD label RETURN label")
+    check_read_only(seeded, "MATCH (p:Prompt) WHERE p.text = $t RETURN p", {"t": "x"})
+    check_read_only(
+        seeded, "MATCH (p:Prompt) RETURN p.uid AS u UNION MATCH (g:Graph) RETURN g.uid AS u"
+    )
+
+
+def test_row_cap_cuts_and_says_so(seeded):
+    result = run_cypher(seeded, "UNWIND range(1, 500) AS x RETURN x", row_cap=25)
+    assert result.capped and len(result.frame) == 25
+    assert result.frame["x"].tolist() == list(range(1, 26))
+    assert "capped" in result.note and "25" in result.note
+    whole = run_cypher(seeded, "UNWIND range(1, 25) AS x RETURN x", row_cap=25)
+    assert not whole.capped and len(whole.frame) == 25 and "capped" not in whole.note
+
+
+def test_timeout_stops_a_long_query(seeded):
+    slow = "UNWIND range(1, 200000000) AS x WITH x WHERE x < 0 RETURN count(x) AS n"
+    with pytest.raises(QueryFailedError, match="timeout"):
+        run_cypher(seeded, slow, timeout_s=0.5)
+
+
+def test_saved_query_lifecycle(seeded):
+    first = saved.save_query(
+        seeded,
+        "prompts-like",
+        "MATCH (p:Prompt) WHERE p.text CONTAINS $word RETURN p.uid AS uid",
+        "prompts containing a word",
+        {"word": "texas"},
+    )
+    assert first.params == {"word": "texas"}
+    assert [q.name for q in saved.list_saved(seeded)] == ["prompts-like"]
+    assert run_query(seeded, "prompts-like").frame["uid"].tolist() == ["p1"]
+    assert run_query(seeded, "prompts-like", {"word": "ohio"}).frame.empty
+    with pytest.raises(ValueError, match="exists"):
+        saved.save_query(seeded, "prompts-like", "RETURN 1 AS x")
+    with pytest.raises(ValueError, match="library query"):
+        saved.save_query(seeded, "token_logit_paths", "RETURN 1 AS x")
+    with pytest.raises(UnsafeQueryError):
+        saved.update_query(seeded, "prompts-like", cypher=WRITES["set"])
+    updated = saved.update_query(seeded, "prompts-like", description="new", params={"word": "ohio"})
+    assert updated.description == "new" and updated.cypher == first.cypher
+    assert run_query(seeded, "prompts-like").frame.empty
+    saved.delete_query(seeded, "prompts-like")
+    assert saved.get_saved(seeded, "prompts-like") is None
+    with pytest.raises(LookupError):
+        saved.delete_query(seeded, "prompts-like")
+    with pytest.raises(ValueError, match="name"):
+        saved.save_query(seeded, "bad name!", "RETURN 1 AS x")
