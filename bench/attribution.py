@@ -67,6 +67,10 @@ class ToolRun:
     def graph_seconds(self) -> float:
         return sum(g["seconds"] for g in self.graphs)
 
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(g["cpu_seconds"] for g in self.graphs)
+
 
 def run_child(cmd: list[str], out: Path, env: dict | None = None) -> ToolRun:
     """Run a worker to completion and read its graphs and the figures it measured on itself."""
@@ -191,7 +195,7 @@ def worker(argv: list[str]) -> None:
     for prompt in prompts:
         if device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         g = graph(prompt)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -205,6 +209,7 @@ def worker(argv: list[str]) -> None:
                 "logit_probabilities": g.logit_probabilities.float().cpu(),
                 "input_tokens": g.input_ids.cpu().long(),
                 "seconds": time.perf_counter() - start,
+                "cpu_seconds": time.process_time() - cpu,
             }
         )
     torch.save(
@@ -269,7 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     header = (
         f"{'size':<7}{'L':>3}{'d':>5}{'F/layer':>8}{'tokens':>8}{'nodes':>7}"
-        f"{'ours g/s':>10}{'ct g/s':>9}{'speedup':>8}{'ours MiB':>10}{'ct MiB':>9}  equality"
+        f"{'ours g/s':>10}{'ct g/s':>9}{'speedup':>8}{'(cpu)':>7}{'ours MiB':>10}{'ct MiB':>9}"
+        "  equality"
     )
     print(header, flush=True)
     for name in args.sizes.split(","):
@@ -293,6 +299,7 @@ def main(argv: list[str] | None = None) -> None:
                 "ours": _tool_dict(ours),
                 "circuit_tracer": _tool_dict(peer),
                 "speedup": peer.graph_seconds / ours.graph_seconds,
+                "cpu_speedup": peer.cpu_seconds / ours.cpu_seconds,
                 "equality": checks,
                 "all_equal": all(c["passed"] for c in checks),
             }
@@ -302,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{label:<7}{spec.n_layers:>3}{spec.d_model:>5}{spec.n_features:>8}{tokens:>8}"
                 f"{nodes:>7}{ours_gps:>10.3f}{peer_gps:>9.3f}{row['speedup']:>7.2f}x"
+                f"{row['cpu_speedup']:>6.2f}x"
                 f"{mib(getattr(ours, mem)):>10}{mib(getattr(peer, mem)):>9}  "
                 f"{'all equal' if row['all_equal'] else 'DIFFER'} (worst rel_max "
                 f"{worst['rel_max'] if worst['rel_max'] is not None else float('nan'):.1e})",
@@ -335,6 +343,7 @@ def compare_summary(c: dict) -> str:
 def _tool_dict(run: ToolRun) -> dict:
     return {
         "graph_seconds": [g["seconds"] for g in run.graphs],
+        "graph_cpu_seconds": [g["cpu_seconds"] for g in run.graphs],
         "load_seconds": run.load_seconds,
         "peak_rss_bytes": run.peak_rss_bytes,
         "cuda_peak_bytes": run.cuda_peak_bytes,

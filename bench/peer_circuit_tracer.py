@@ -12,7 +12,8 @@ is); the transcoder directory is an absolute path holding circuit-tracer's `conf
 safetensors files (its cache lookup then reads that directory and makes no hub call). The output
 file holds, per prompt, the dense adjacency `[target, source]` (features, errors, tokens, logits),
 the active features `(layer, pos, idx)` with their activations, the logit tokens and probabilities,
-the input tokens and the wall time of the graph; plus the load time and this process's peak memory.
+the input tokens and the wall and CPU time of the graph; plus the load time and this process's
+peak memory.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def graph_record(graph, seconds: float) -> dict:
+def graph_record(graph, seconds: float, cpu_seconds: float) -> dict:
     """The parts of a circuit-tracer Graph the equality check reads, as plain CPU tensors."""
     return {
         "adjacency": graph.adjacency_matrix.float().cpu(),
@@ -58,6 +59,7 @@ def graph_record(graph, seconds: float) -> dict:
         "logit_probabilities": graph.logit_probabilities.float().cpu(),
         "input_tokens": graph.input_tokens.cpu().long(),
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
     }
 
 
@@ -112,10 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     graphs = []
     for prompt in prompts:
         sync(device)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         graph = attribute(prompt, model, **settings)
         sync(device)
-        graphs.append(graph_record(graph, time.perf_counter() - start))
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        graphs.append(graph_record(graph, seconds, cpu))
 
     import circuit_tracer
 

@@ -143,64 +143,73 @@ class DirectEffects:
         if rm.zero_first_position:
             errors[:, 0] = 0
         self.errors = errors
-        self.decoders = self._pack_decoders(tc, features, values)
+        self.sources = self._pack_decoders(tc, features, values)
 
-    def _pack_decoders(self, tc, features: torch.Tensor, values: torch.Tensor):
-        """Per output layer m: (D [n, kmax, d], cols [n, kmax]): the scaled decoder vectors of the
-        features writing to m, grouped by position; padding points at a scratch column."""
-        L, n = self.n_layers, self.n_pos
-        by_layer: list[list[tuple[torch.Tensor, ...]]] = [[] for _ in range(L)]
-        cols = torch.arange(self.n_features, device=features.device)
-        for source in range(L):
-            mask = features[:, 0] == source
-            if not mask.any():
-                continue
-            vecs = tc.decoder_vectors(source, features[mask, 2]).detach()
-            vecs = vecs * values[mask].to(vecs.dtype)[:, None, None]
-            for j, m in enumerate(tc.output_layers(source)):
-                by_layer[m].append((features[mask, 1], vecs[:, j], cols[mask]))
-        packed = []
-        for parts in by_layer:
-            if not parts:
+    def _pack_decoders(self, tc, features: torch.Tensor, values: torch.Tensor) -> list:
+        """Per source layer l (None where no feature is active): its features' columns
+        [start, end), their flat slots in an [n, kmax] per-position layout (column order), and per
+        output layer m their activation-scaled decoder vectors in that layout [n, kmax, d]."""
+        packed: list[_SourceLayer | None] = []
+        for layer in range(self.n_layers):
+            cols = (features[:, 0] == layer).nonzero().flatten()
+            if len(cols) == 0:
                 packed.append(None)
                 continue
-            pos, vecs, col = (torch.cat(p) for p in zip(*parts, strict=True))
-            order = torch.argsort(pos, stable=True)
-            pos, vecs, col = pos[order], vecs[order], col[order]
-            counts = torch.bincount(pos, minlength=n)
-            slot = torch.arange(len(pos)) - (torch.cumsum(counts, 0) - counts)[pos]
-            opts = {"device": self.device}
-            dec = torch.zeros(n, int(counts.max()), vecs.shape[1], dtype=self.dtype, **opts)
-            dec[pos, slot] = vecs.to(self.device, self.dtype)
-            index = torch.full((n, dec.shape[1]), self.n_cols, dtype=torch.long, **opts)
-            index[pos, slot] = col.to(self.device)
-            packed.append((dec, index))
+            pos = features[cols, 1]  # ascending: features are sorted by (layer, position, index)
+            counts = torch.bincount(pos, minlength=self.n_pos)
+            slot = torch.arange(len(pos), device=pos.device) - (counts.cumsum(0) - counts)[pos]
+            kmax = int(counts.max())
+            vecs = tc.decoder_vectors(layer, features[cols, 2]).detach()
+            vecs = (vecs * values[cols].to(vecs.dtype)[:, None, None]).to(self.device, self.dtype)
+            decoders = {}
+            for j, m in enumerate(tc.output_layers(layer)):
+                dec = torch.zeros(
+                    self.n_pos, kmax, vecs.shape[-1], dtype=self.dtype, device=self.device
+                )
+                dec[pos, slot] = vecs[:, j]
+                decoders[m] = dec.transpose(1, 2)  # [n, d, kmax], ready for bmm
+            flat = (pos * kmax + slot).to(self.device)
+            start = int(cols[0])
+            packed.append(_SourceLayer(start, start + len(cols), kmax, pos.cpu(), flat, decoders))
         return packed
 
     def rows(
-        self, layers: torch.Tensor, positions: torch.Tensor, vectors: torch.Tensor
+        self,
+        layers: torch.Tensor,
+        positions: torch.Tensor,
+        vectors: torch.Tensor,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """[B, n_cols] float32 direct effects on B targets. A target is (layer, position, input
-        vector): layer < n_layers reads the input site of that layer; layer == n_layers is a
-        logit direction read at the final norm's output."""
-        L = self.n_layers
+        """Direct effects [B, n_cols] on B targets, written into `out` (zeros, any device) if
+        given. A target is (layer, position, input vector): layer < n_layers reads that layer's
+        input site; layer == n_layers is a logit direction read at the final norm's output."""
+        L, B = self.n_layers, len(layers)
+        if out is None or out.device != self.device:
+            result = torch.zeros(B, self.n_cols, device=self.device)
+        else:
+            result = out[:, : self.n_cols]
         layers, positions = layers.to(self.device), positions.to(self.device)
         vectors = vectors.to(self.device, self.dtype)
-        b_all = torch.arange(len(layers), device=self.device)
+        b_all = torch.arange(B, device=self.device)
         n_used = int(positions.max()) + 1
-        g = torch.zeros(len(layers), n_used, vectors.shape[1], dtype=self.dtype, device=self.device)
-        out = torch.zeros(len(layers), self.n_cols + 1, device=self.device)
+        g = torch.zeros(B, n_used, vectors.shape[1], dtype=self.dtype, device=self.device)
         logit = layers == L
         live = bool(logit.any())
         if live:
             b, p = b_all[logit], positions[logit]
             g[b, p] = self.final_norm.spec.transpose(vectors[logit], self.final_norm.scale[p])
         top = L - 1 if live else int(layers.max())
+        # Feature-source scores accumulate per source layer in the packed [n, B, kmax] layout.
+        scores = [
+            None if src is None or src.start == src.end or layer > top
+            else torch.zeros(n_used, B, src.kmax, device=self.device)
+            for layer, src in enumerate(self.sources)
+        ]  # fmt: skip
         for layer in range(top, -1, -1):
             g_in = None
             if live:  # the MLP branch: sources writing to this layer's output site, skip path
                 g_site = _transpose(self.out_norm[layer], g)
-                self._score_sources(out, g_site, layer)
+                self._score_sources(result, scores, g_site, layer)
                 if self.w_skip[layer] is not None:
                     g_in = g_site @ self.w_skip[layer].T
             here = layers == layer
@@ -215,19 +224,44 @@ class DirectEffects:
                 w_v, w_o = self.ov[layer]
                 pattern = self.patterns[layer][:, :n_used, :n_used]
                 g = g + self.attn_norm[layer].transpose(ov_transpose(pattern, w_v, w_o, g_attn))
-        tok = slice(self.token_offset, self.token_offset + n_used)
-        out[:, tok] = (g * self.tokens[:n_used]).sum(-1).float()
-        return out[:, : self.n_cols]
+        tok = self.token_offset
+        result[:, tok : tok + n_used] = (g * self.tokens[:n_used]).sum(-1)
+        for src, score in zip(self.sources, scores, strict=True):
+            if score is not None:
+                c = int(torch.searchsorted(src.positions, n_used))  # features before n_used
+                flat = score.permute(1, 0, 2).reshape(B, -1)
+                result[:, src.start : src.start + c] = flat[:, src.flat[:c]]
+        if out is not None and result.data_ptr() != out.data_ptr():
+            out[:, : self.n_cols] = result
+        return result
 
-    def _score_sources(self, out: torch.Tensor, g_site: torch.Tensor, layer: int) -> None:
+    def _score_sources(self, result: torch.Tensor, scores: list, g_site: torch.Tensor, m: int):
+        """Score the sources at output layer m's site: its errors, and every feature writing
+        to it."""
         n_used = g_site.shape[1]
-        start = self.error_offset + layer * self.n_pos
-        out[:, start : start + n_used] = (g_site * self.errors[layer, :n_used]).sum(-1).float()
-        if self.decoders[layer] is None:
-            return
-        dec, index = self.decoders[layer]
-        scores = torch.bmm(g_site.transpose(0, 1), dec[:n_used].transpose(1, 2))  # [n, B, kmax]
-        out.index_add_(1, index[:n_used].reshape(-1), scores.transpose(0, 1).flatten(1).float())
+        start = self.error_offset + m * self.n_pos
+        result[:, start : start + n_used] = (g_site * self.errors[m, :n_used]).sum(-1)
+        g_t = g_site.transpose(0, 1).contiguous()  # [n, B, d]
+        for src, score in zip(self.sources, scores, strict=True):
+            if score is None or m not in src.decoders:
+                continue
+            dec = src.decoders[m][:n_used]
+            if score.dtype == g_t.dtype:
+                score.baddbmm_(g_t, dec)
+            else:
+                score += torch.bmm(g_t, dec)
+
+
+@dataclass(frozen=True)
+class _SourceLayer:
+    """The active features of one layer as sources (see DirectEffects._pack_decoders)."""
+
+    start: int
+    end: int
+    kmax: int
+    positions: torch.Tensor  # [k] ascending, on CPU
+    flat: torch.Tensor  # [k] slot in the flattened [n, kmax] layout
+    decoders: dict[int, torch.Tensor]  # output layer -> [n, d, kmax]
 
 
 def logit_targets(
@@ -278,7 +312,7 @@ def attribute(
     def compute_into(dest: torch.Tensor, layers, positions, vectors) -> None:
         for i in range(0, len(layers), batch_size):
             b = slice(i, min(i + batch_size, len(layers)))
-            dest[b, :n_cols] = effects.rows(layers[b], positions[b], vectors[b])
+            effects.rows(layers[b], positions[b], vectors[b], out=dest[b])
 
     logits = (torch.full((m,), L), torch.full((m,), n - 1), logit_vecs)
     if k == K:  # every feature is a node: rows go straight into the adjacency matrix

@@ -21,7 +21,7 @@ from torch import nn
 from circuitmap import __version__
 from circuitmap.attribution import AttributionGraph, attribute
 from circuitmap.models import load_model, resolve_dtype, tokenize
-from circuitmap.pruning import PruneResult, graph_scores, prune
+from circuitmap.pruning import PruneResult, prune
 from circuitmap.records import (
     GraphRecord,
     NodeRecord,
@@ -184,7 +184,6 @@ class GraphBuilder:
         position[kept] = torch.arange(len(kept))
         targets, sources = pruned.edge_mask.nonzero(as_tuple=True)
         weights = graph.adjacency[targets, sources]
-        replacement, completeness = graph_scores(graph)
         s = self.settings
         return GraphRecord(
             prompt=prompt,
@@ -196,7 +195,10 @@ class GraphBuilder:
             edge_target=position[targets].numpy().astype(np.int64),
             edge_weight=weights.numpy().astype(np.float32),
             n_layers=L,
-            scores={"replacement": replacement, "completeness": completeness},
+            scores={
+                "replacement": pruned.replacement_score,
+                "completeness": pruned.completeness_score,
+            },
             settings=s.to_dict(),
             metadata={
                 "tool": "circuitmap",

@@ -58,7 +58,8 @@ def connected() -> Iterator[object]:
 def print_frame(frame: pd.DataFrame, fmt: OutputFormat, note: str = "") -> None:
     """Tables for people, CSV/JSON for programs (the note then goes to stderr)."""
     if fmt is OutputFormat.csv:
-        sys.stdout.write(frame.to_csv(index=False))
+        cells = frame.map(lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
+        sys.stdout.write(cells.to_csv(index=False))
     elif fmt is OutputFormat.json:
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
     elif len(frame) == 1 and len(frame.columns) > 6:

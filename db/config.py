@@ -26,6 +26,7 @@ class Settings:
     heap: str
     pagecache: str
     tx_timeout: str
+    class_sharing: bool
 
     @property
     def external(self) -> bool:
@@ -68,4 +69,5 @@ def load_settings() -> Settings:
         heap=_jvm_size("CIRCUITMAP_NEO4J_HEAP", env.get("CIRCUITMAP_NEO4J_HEAP") or "512m"),
         pagecache=env.get("CIRCUITMAP_NEO4J_PAGECACHE") or "256m",
         tx_timeout=env.get("CIRCUITMAP_NEO4J_TX_TIMEOUT") or "10m",
+        class_sharing=env.get("CIRCUITMAP_NEO4J_CDS", "1") != "0",
     )

@@ -314,17 +314,13 @@ def _ensure_password(settings: Settings, layout: Layout, java: str) -> str:
 
 def _spawn(settings: Settings, layout: Layout, java: str) -> int:
     """Launch the server detached (own session, output to the log file); record its pid."""
-    archive = layout.class_archive
-    cds = "SharedArchiveFile" if archive.exists() else "ArchiveClassesAtExit"
     jars = sorted(str(p) for p in layout.lib.glob("*.jar"))
-    args = [
-        f"-Xms{settings.heap}",
-        f"-Xmx{settings.heap}",
-        *_JVM_FLAGS,
-        f"-XX:{cds}={archive}",
-        "-cp",
-        os.pathsep.join(jars),
-    ]
+    args = [f"-Xms{settings.heap}", f"-Xmx{settings.heap}", *_JVM_FLAGS]
+    if settings.class_sharing:  # the first clean stop writes the archive, later starts map it
+        archive = layout.class_archive
+        cds = "SharedArchiveFile" if archive.exists() else "ArchiveClassesAtExit"
+        args.append(f"-XX:{cds}={archive}")
+    args += ["-cp", os.pathsep.join(jars)]
     (layout.conf_dir / "jvm.args").write_text("\n".join(args) + "\n")
     command = [
         java,

@@ -90,9 +90,13 @@ def failure_payload(
 
 
 def graph_payload(
-    prompt: PromptRecord, graph: GraphRecord, source: str = "computed", aggregates: bool = True
+    prompt: PromptRecord, graph: GraphRecord, source: str = "computed", agg_pairs: int = 2000
 ) -> GraphPayload:
-    """Validate `graph` and turn it into parameter lists (ValueError names a bad graph)."""
+    """Validate `graph` and turn it into parameter lists (ValueError names a bad graph).
+
+    `agg_pairs` caps the feature pairs this graph adds to `AGG_ATTR`: its strongest pairs by
+    |summed weight| (0: none, -1: all).
+    """
     graph.validate()
     spec = GraphSpec.of(graph)
     row = graph_row(prompt, spec, source, "complete")
@@ -129,7 +133,7 @@ def graph_payload(
     payload.edge_source = graph.edge_source.tolist()
     payload.edge_target = graph.edge_target.tolist()
     payload.edge_weight = graph.edge_weight.astype(np.float64).tolist()
-    _add_features(payload, graph, feature_of, uids, aggregates)
+    _add_features(payload, graph, feature_of, uids, agg_pairs)
     return payload
 
 
@@ -138,7 +142,7 @@ def _add_features(
     graph: GraphRecord,
     feature_of: np.ndarray,
     uids: list[str],
-    aggregates: bool,
+    agg_pairs: int,
 ) -> None:
     """Distinct catalog features (sorted, for a stable lock order), instances and pair sums."""
     if not uids:
@@ -156,7 +160,7 @@ def _add_features(
     n_inst = np.bincount(inst_code, minlength=len(distinct))
     sum_act = np.bincount(inst_code, activation, minlength=len(distinct))
     sum_inf = np.bincount(inst_code, influence, minlength=len(distinct))
-    reached = _reached_logits(graph, node_code, len(distinct)) if aggregates else None
+    reached = _reached_logits(graph, node_code, len(distinct))
     for k, uid in enumerate(distinct.tolist()):
         first = nodes[payload.instance_node[int(np.argmax(inst_code == k))]]
         payload.features.append(
@@ -168,11 +172,11 @@ def _add_features(
                 "n_instances": int(n_inst[k]),
                 "sum_activation": float(sum_act[k]),
                 "sum_influence": float(sum_inf[k]),
-                "reached": reached[k] if reached is not None else [],
+                "reached": reached[k],
             }
         )
-    if aggregates:
-        _add_pairs(payload, graph, node_code, len(distinct))
+    if agg_pairs:
+        _add_pairs(payload, graph, node_code, len(distinct), agg_pairs)
 
 
 def _reached_logits(graph: GraphRecord, node_code: np.ndarray, n: int) -> list[list[str]]:
@@ -186,8 +190,10 @@ def _reached_logits(graph: GraphRecord, node_code: np.ndarray, n: int) -> list[l
     return [sorted(r) for r in reached]
 
 
-def _add_pairs(payload: GraphPayload, graph: GraphRecord, node_code: np.ndarray, n: int) -> None:
-    """One AGG_ATTR row per ordered pair of distinct features joined by an edge in this graph."""
+def _add_pairs(
+    payload: GraphPayload, graph: GraphRecord, node_code: np.ndarray, n: int, limit: int
+) -> None:
+    """AGG_ATTR rows: ordered pairs of distinct features joined by edges, strongest first."""
     a, b = node_code[graph.edge_source], node_code[graph.edge_target]
     mask = (a >= 0) & (b >= 0)
     if not mask.any():
@@ -198,6 +204,9 @@ def _add_pairs(payload: GraphPayload, graph: GraphRecord, node_code: np.ndarray,
     sums = np.bincount(inv, w, minlength=len(pairs))
     max_abs = np.zeros(len(pairs))
     np.maximum.at(max_abs, inv, np.abs(w))
+    if 0 < limit < len(pairs):
+        keep = np.sort(np.argpartition(-np.abs(sums), limit)[:limit])
+        pairs, sums, max_abs = pairs[keep], sums[keep], max_abs[keep]
     payload.pair_source = (pairs // n).tolist()
     payload.pair_target = (pairs % n).tolist()
     payload.pair_sum = sums.tolist()

@@ -124,17 +124,19 @@ class GraphWriter:
         database: str | None = None,
         edge_batch: int = 20_000,
         aggregates: bool = True,
+        agg_pairs: int = 2000,
     ):
         self.driver = driver
         self.database = database
         self.edge_batch = edge_batch
         self.aggregates = aggregates
+        self.agg_pairs = agg_pairs if aggregates else 0
 
     def write_graph(
         self, prompt: PromptRecord, graph: GraphRecord, source: str = "computed"
     ) -> WriteResult:
         """Write `graph` for `prompt` unless a complete graph with its uid exists."""
-        return self._write(graph_payload(prompt, graph, source, self.aggregates))
+        return self._write(graph_payload(prompt, graph, source, self.agg_pairs))
 
     def write_failure(
         self, prompt: PromptRecord, spec: GraphSpec, error: str, source: str = "computed"

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
-from neo4j import READ_ACCESS, Driver, NotificationMinimumSeverity
+from neo4j import READ_ACCESS, Driver, NotificationMinimumSeverity, Query
 from neo4j.exceptions import ClientError, Neo4jError
 from neo4j.time import Date, DateTime, Duration, Time
 
@@ -59,10 +59,11 @@ def run_cypher(
     timeout_s: float | None = None,
     check: bool = True,
 ) -> QueryResult:
-    """Run one query in a READ transaction and return at most `row_cap` rows as a DataFrame.
+    """Run one query read-only with a timeout and return at most `row_cap` rows as a DataFrame.
 
-    `check=False` skips the EXPLAIN safety check; only code-owned queries (the library, the graph
-    reader) may use it, and they still run read-only.
+    The query runs as an auto-commit transaction of a READ session (the server refuses writes in
+    it) with a server-side timeout. `check=False` skips the EXPLAIN safety check; only code-owned
+    queries (the library, the graph reader) use it.
     """
     params = params or {}
     row_cap = default_row_cap() if row_cap is None else row_cap
@@ -73,15 +74,13 @@ def run_cypher(
     rows: list[dict[str, object]] = []
     capped = False
     try:
-        with (
-            driver.session(
-                database=database_name(),
-                default_access_mode=READ_ACCESS,
-                notifications_min_severity=NotificationMinimumSeverity.OFF,
-            ) as session,
-            session.begin_transaction(timeout=timeout_s) as tx,
-        ):
-            result = tx.run(cypher, params)
+        with driver.session(
+            database=database_name(),
+            default_access_mode=READ_ACCESS,
+            fetch_size=row_cap + 1 if row_cap else -1,
+            notifications_min_severity=NotificationMinimumSeverity.OFF,
+        ) as session:
+            result = session.run(Query(cypher, timeout=timeout_s), params)
             columns = list(result.keys())
             for record in result:
                 if row_cap and len(rows) >= row_cap:
@@ -110,8 +109,15 @@ def run_query(
     library = load_library()
     if name in library:
         query = library[name]
+        # Library queries are code-owned and tested read-only (tests/test_query_library.py), so
+        # they skip the EXPLAIN round trip; they still run in a READ session.
         return run_cypher(
-            driver, query.cypher, query.bind(params), row_cap=row_cap, timeout_s=timeout_s
+            driver,
+            query.cypher,
+            query.bind(params),
+            row_cap=row_cap,
+            timeout_s=timeout_s,
+            check=False,
         )
     stored = saved.get_saved(driver, name)
     if stored is None:

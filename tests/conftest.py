@@ -2,7 +2,7 @@
 
 Which Neo4j: NEO4J_URI if set; else a throw-away `neo4j:5.26-community` container when a Docker
 engine answers; else the project's own local server (`circuitmap db start`), started if needed and
-left running for whoever started the session (`make test` / .ci/run stop it). Under CI=true a
+left running for the next run (.ci/run and `make test-db-stop` stop it). Under CI=true a
 database that cannot be had fails the run; elsewhere the tests that need one are skipped with
 the reason shown in the summary.
 """
@@ -20,6 +20,14 @@ from db import server
 from db.config import load_settings
 from db.connection import database_name, get_driver
 from db.jars import DbError
+
+# Tests wipe the database they use: unless a home was chosen, they get their own local server
+# (same default as the Makefile's `test` target), never the one holding `make demo`'s data.
+if not os.environ.get("CIRCUITMAP_HOME") and not os.environ.get("NEO4J_URI"):
+    os.environ["CIRCUITMAP_HOME"] = str(
+        Path(__file__).resolve().parents[1] / ".circuitmap" / "test"
+    )
+    os.environ["CIRCUITMAP_NEO4J_PORT"] = "7688"
 
 NEO4J_IMAGE = "neo4j:5.26-community"
 # Deletes in batches (own transactions) so a large leftover graph never needs one huge transaction.

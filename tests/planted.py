@@ -41,8 +41,13 @@ def two_hop_prompt(city: str) -> str:
     return TEMPLATE.format(city=city)
 
 
-def planted_graph(city: str, seed: int = 0, n_distractors: int = 30) -> GraphRecord:
-    """A graph for `city` with the planted chain and `n_distractors` random features."""
+def planted_graph(
+    city: str,
+    seed: int = 0,
+    n_distractors: int = 30,
+    chain: tuple[float, float, float] = (4.0, 3.0, 5.0),
+) -> GraphRecord:
+    """A graph for `city` with the planted chain (edge weights `chain`) and random distractors."""
     rng = np.random.default_rng([seed, token_id(city)])
     state = state_of(city)
     capital = STATES[state][0]
@@ -95,9 +100,7 @@ def planted_graph(city: str, seed: int = 0, n_distractors: int = 30) -> GraphRec
             if causal and a.layer < b.layer and a.position <= b.position and rng.random() < 0.25:
                 edges[s, t] = float(rng.normal(0, 0.3))
     city_token = words.index(city)
-    edges[city_token, state_f] = 4.0
-    edges[state_f, capital_f] = 3.0
-    edges[capital_f, logits[capital]] = 5.0
+    edges[city_token, state_f], edges[state_f, capital_f], edges[capital_f, logits[capital]] = chain
     pairs = sorted(edges)
     return GraphRecord(
         prompt=two_hop_prompt(city),
@@ -149,3 +152,18 @@ def reference_paths(
         if node.kind == "logit" and node.token == logit:
             walk(i, 1.0, [i])
     return sorted(found, key=lambda item: -item[0])
+
+
+def store(driver, graph: GraphRecord, tags: tuple[str, ...] = ("two-hop",)) -> str:
+    """Write `graph` with the ingest writer (answer = top logit); returns its graph uid."""
+    from ingest.corpus import PromptRecord
+    from ingest.spec import prompt_uid
+    from ingest.writer import GraphWriter
+
+    top = max((n for n in graph.nodes if n.kind == "logit"), key=lambda n: n.probability or 0)
+    prompt = PromptRecord(prompt_uid(graph.prompt), graph.prompt, list(tags), top.token)
+    return GraphWriter(driver).write_graph(prompt, graph).graph_uid
+
+
+def feature_uid(layer: int, index: int) -> str:
+    return f"{TRANSCODER}/{layer}/{index}"

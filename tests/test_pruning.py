@@ -1,5 +1,6 @@
 """Pruning and graph scores against their definitions on small graphs."""
 
+import pytest
 import torch
 
 from circuitmap.attribution import AttributionGraph, attribute
@@ -67,3 +68,47 @@ def test_scores_match_definitions():
     clean = AttributionGraph(**{**graph.__dict__, "adjacency": graph.adjacency.clone()})
     clean.adjacency[:, clean.error_offset : clean.token_offset] = 0
     assert graph_scores(clean) == (1.0, 1.0)
+
+
+def reference_prune(graph, node_threshold, edge_threshold):
+    """The definitions written plainly: inverse for influence, full sorts for thresholds."""
+    n = graph.n_nodes
+    w = graph.logit_weights().double()
+    eye = torch.eye(n, dtype=torch.float64)
+
+    def infl(matrix):
+        a = matrix.abs().double()
+        a = a / a.sum(1, keepdim=True).clamp(min=1e-10)
+        return a, w @ (torch.linalg.inv(eye - a) - eye)
+
+    def threshold(scores, fraction):
+        ranked = scores.flatten().sort(descending=True).values
+        cumulative = ranked.cumsum(0) / ranked.sum()
+        return ranked[min(int((cumulative < fraction).sum()), len(ranked) - 1)]
+
+    _, node_infl = infl(graph.adjacency)
+    nodes = node_infl >= threshold(node_infl, node_threshold)
+    nodes[graph.token_offset :] = True
+    pruned = graph.adjacency * nodes[:, None] * nodes[None, :]
+    a, pruned_infl = infl(pruned)
+    edges = a * (pruned_infl + w)[:, None]
+    edges = edges >= threshold(edges, edge_threshold)
+    while True:
+        before = nodes.clone()
+        edges &= nodes[:, None] & nodes[None, :]
+        nodes[: graph.token_offset] &= edges[:, : graph.token_offset].any(0)
+        nodes[: graph.n_features] &= edges[: graph.n_features].any(1)
+        if torch.equal(nodes, before):
+            return nodes, edges
+
+
+def test_prune_matches_reference_definition():
+    graph = small_graph()
+    for node_threshold, edge_threshold in [(0.8, 0.98), (0.5, 0.9), (0.95, 0.7)]:
+        result = prune(graph, node_threshold, edge_threshold)
+        nodes, edges = reference_prune(graph, node_threshold, edge_threshold)
+        assert torch.equal(result.node_mask, nodes)
+        assert torch.equal(result.edge_mask, edges)
+    assert (result.replacement_score, result.completeness_score) == pytest.approx(
+        graph_scores(graph)
+    )

@@ -142,8 +142,12 @@ def train_transcoder(
     resume: bool = True,
 ) -> TrainResult:
     """Train on `corpus` (a text file, one prompt per line, or a list of prompts). With
-    `out_dir`, checkpoints go there every `checkpoint_every` steps (and a run resumes from them)
-    and the final transcoder is saved there in our format."""
+    `out_dir`, checkpoints go there every `checkpoint_every` steps and the final transcoder is
+    saved there in our format (the checkpoint is then removed). A run with the same settings
+    resumes from a checkpoint: weights, optimiser state, scales and step are restored and the
+    buffer is refilled (seeded by the step), so a resumed run is reproducible but not
+    bit-identical to an uninterrupted one. Same seed and settings, no interruption: identical
+    weights."""
     out = Path(out_dir) if out_dir is not None else None
     prompts = read_corpus(corpus)
     train_prompts, eval_prompts = _split(prompts, config.seed)

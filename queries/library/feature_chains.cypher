@@ -5,7 +5,9 @@
 // joined to its strongest upstream paths from the input token and downstream paths to the logit.
 // Strength is the product of edge shares (|w| / sum of |w| into the edge's target), as in
 // token_logit_paths, so the chain's strength is the upstream strength times the downstream one.
-// Partial paths weaker than min_strength are dropped while searching (exact pruning).
+// Both halves are searched backwards (from the via feature to the token, from the logit to the via
+// feature), dropping partial paths weaker than min_strength (exact pruning). A feature that is
+// active in many graphs is searched in its max_instances most influential instances only.
 // @param via str  A feature uid ("<transcoder>/<layer>/<index>") or a supernode name.
 // @param token str = null  Text of the input token; null accepts any token.
 // @param logit str = null  Text of the output logit; null means the prompt's answer.
@@ -13,6 +15,7 @@
 // @param max_down int = 3  Most edges from the via feature to the logit (capped at 5).
 // @param min_strength float = 0.0001  Drop chains weaker than this.
 // @param per_graph int = 5  Strongest chains kept per graph.
+// @param max_instances int = 100  Most via-feature instances searched (most influential first).
 // @param limit int = 100  Most rows returned (strongest first).
 // @param tag str = null  Only prompts carrying this tag.
 // @param model str = null  Only graphs of this model uid.
@@ -46,8 +49,9 @@ WITH g, pr, v,
     MATCH (g)-[:HAS_NODE]->(x:LogitNode) WHERE x.token = coalesce($logit, pr.answer) RETURN x
   } AS ends
   WHERE size(starts) > 0 AND size(ends) > 0
-// Upstream: backward beam from v to a start token (shares of edges into the path's nodes).
-WITH g, pr, v, starts, ends,
+WITH g, pr, v, starts, ends ORDER BY coalesce(v.influence, 0.0) DESC LIMIT $max_instances
+// Upstream: backward from v to a start token.
+WITH g, pr, v, ends,
   reduce(acc = {open: [{head: v, s: 1.0, nodes: [], ws: []}], done: []},
     hop IN range(1, CASE WHEN $max_up < 5 THEN $max_up ELSE 5 END) |
     reduce(z = acc, nxt IN [COLLECT {
@@ -64,24 +68,23 @@ WITH g, pr, v, starts, ends,
       done: z.done + [q IN nxt WHERE q.head IN starts]
     })
   ).done AS ups
-WHERE size(ups) > 0
-// Downstream: forward beam from v to an end logit; a share needs the target's total input.
+  WHERE size(ups) > 0
+// Downstream: backward from the end logits to v, through features above v's layer.
 WITH g, pr, v, ups,
-  reduce(acc = {open: [{head: v, s: 1.0, nodes: [], ws: []}], done: []},
+  reduce(acc = {open: [e IN ends | {head: e, s: 1.0, nodes: [], ws: []}], done: []},
     hop IN range(1, CASE WHEN $max_down < 5 THEN $max_down ELSE 5 END) |
     reduce(z = acc, nxt IN [COLLECT {
       UNWIND acc.open AS p
-      WITH p, p.head AS h
-      MATCH (h)-[r:ATTR]->(b)
-        WHERE b IN ends OR (b:FeatureNode AND hop < $max_down)
-      WITH p, b, r.weight AS w,
-        abs(r.weight) / reduce(total = 0.0, x IN COLLECT { MATCH ()-[r2:ATTR]->(b) RETURN r2.weight }
-          | total + abs(x)) AS share
-      WHERE p.s * share >= $min_strength
-      RETURN {head: b, s: p.s * share, nodes: p.nodes + b, ws: p.ws + w}
+      WITH p, COLLECT { WITH p.head AS h MATCH (a)-[r:ATTR]->(h) RETURN [a, r.weight] } AS ins
+      WITH p, ins, reduce(total = 0.0, e IN ins | total + abs(e[1])) AS total
+      UNWIND ins AS e
+      WITH p, e[0] AS a, e[1] AS w, abs(e[1]) / total AS share
+      WHERE p.s * share >= $min_strength AND a.position >= v.position
+        AND (a = v OR (a:FeatureNode AND a.layer > v.layer AND hop < $max_down))
+      RETURN {head: a, s: p.s * share, nodes: [p.head] + p.nodes, ws: [w] + p.ws}
     }] | {
-      open: [q IN nxt WHERE q.head:FeatureNode],
-      done: z.done + [q IN nxt WHERE q.head IN ends]
+      open: [q IN nxt WHERE q.head <> v],
+      done: z.done + [q IN nxt WHERE q.head = v]
     })
   ).done AS downs
 UNWIND ups AS up

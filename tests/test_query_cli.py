@@ -1,0 +1,90 @@
+"""`circuitmap query ...` and `circuitmap supernode ...` end to end on a real database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.planted import STATE_INDEX, feature_uid, planted_graph, store
+
+runner = CliRunner()
+
+
+def cli(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture
+def dallas(clean_db):
+    from db.schema import ensure_schema
+
+    ensure_schema(clean_db)
+    return store(clean_db, planted_graph("dallas"))
+
+
+def test_run_library_query_as_json_csv_and_table(dallas):
+    args = ("query", "run", "token_logit_paths", "-p", "token=dallas", "-p", "logit=austin")
+    out = cli(*args, "--format", "json")
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.stdout)
+    assert rows[0]["graph_uid"] == dallas and rows[0]["hops"] == 3
+    many = ("query", "run", "token_logit_paths", "-p", "token=the", "-p", "logit=austin")
+    csv = cli(*many, "--format", "csv", "--row-cap", "2")
+    lines = csv.stdout.splitlines()
+    assert csv.exit_code == 0 and lines[0].startswith("graph_uid,prompt") and len(lines) == 3
+    assert "capped" in csv.stderr and '"[""E_' in lines[1]  # lists as JSON
+    assert cli(*args).exit_code == 0
+    missing = cli("query", "run", "token_logit_paths", "-p", "token=dallas")
+    assert missing.exit_code == 1 and "needs parameter 'logit'" in missing.stderr
+
+
+def test_save_show_run_update_delete(dallas, tmp_path):
+    query = tmp_path / "q.cypher"
+    query.write_text("MATCH (p:Prompt) WHERE p.text CONTAINS $word RETURN p.text AS text")
+    saved = cli("query", "save", "by-word", "--file", str(query), "-p", "word=dallas")
+    assert saved.exit_code == 0, saved.output
+    assert "by-word" in cli("query", "list").stdout
+    assert "CONTAINS $word" in cli("query", "show", "by-word").stdout
+    ran = cli("query", "run", "by-word", "--format", "json")
+    assert json.loads(ran.stdout)[0]["text"].endswith("dallas is")
+    none = cli("query", "run", "by-word", "-p", "word=ohio", "--format", "json")
+    assert json.loads(none.stdout) == []
+    assert cli("query", "update", "by-word", "--description", "new").exit_code == 0
+    assert cli("query", "delete", "by-word").exit_code == 0
+    assert cli("query", "show", "by-word").exit_code == 1
+
+
+def test_write_attempt_is_refused_with_a_clear_message(dallas, tmp_path):
+    query = tmp_path / "evil.cypher"
+    query.write_text("MATCH (n) DETACH DELETE n")
+    out = cli("query", "save", "evil", "--file", str(query))
+    assert out.exit_code == 1
+    assert out.stderr.strip() == "error: refused: the query writes data; only read queries may run"
+    assert "token_logit_paths" in cli("query", "show", "token_logit_paths").stdout
+
+
+def test_supernode_commands(dallas, tmp_path):
+    query = tmp_path / "state.cypher"
+    query.write_text(
+        "MATCH (t:TokenNode)-[r:ATTR]->(n:FeatureNode) WHERE t.token = $city AND r.weight > 2 "
+        "RETURN DISTINCT n.feature_uid AS feature_uid"
+    )
+    assert (
+        cli("query", "save", "state-of", "--file", str(query), "-p", "city=dallas").exit_code == 0
+    )
+    made = cli("supernode", "create", "state", "-q", "state-of", "--description", "the state")
+    assert made.exit_code == 0 and "1 feature" in made.stdout
+    assert "state-of" in cli("supernode", "list").stdout
+    shown = cli("supernode", "show", "state", "--history")
+    assert feature_uid(0, STATE_INDEX["texas"]) in shown.stdout
+    assert cli("supernode", "refresh", "--all").stdout.strip() == "state: +0 -0"
+    collapsed = cli("supernode", "collapse", dallas, "--format", "json")
+    assert any(e["source"] == "state" for e in json.loads(collapsed.stdout))
+    out = tmp_path / "graph.json"
+    assert cli("supernode", "export", dallas, "--out", str(out)).exit_code == 0
+    assert json.loads(out.read_text())["qParams"]["supernodes"] == [["state", "0_101_7"]]
+    assert cli("supernode", "delete", "state").exit_code == 0
+    assert cli("supernode", "show", "state").exit_code == 1
