@@ -16,7 +16,8 @@ else
 TEST_ENV := CIRCUITMAP_HOME=$(CURDIR)/.circuitmap/test CIRCUITMAP_NEO4J_PORT=7688
 endif
 
-.PHONY: venv system-deps lint db-start db-stop db-status test test-db-status test-db-stop demo bench
+.PHONY: venv system-deps lint db-start db-stop db-status test test-db-status test-db-stop demo bench \
+	peer-venv
 
 venv: $(STAMP)
 
@@ -31,6 +32,26 @@ $(STAMP): pyproject.toml | system-deps
 system-deps:
 	@true
 
+# circuit-tracer 0.5.0 is the reference our attribution graphs must equal (tests/
+# test_equality_circuit_tracer.py, bench/attribution.py), but it pins transformers<=4.57.3 and
+# huggingface-hub<1.0, which conflict with our runtime: so it gets its own venv, never imported by
+# circuitmap. That venv reads what it does not pin itself (torch, numpy, ...) from .venv through a
+# .pth line, which Python puts after the venv's own site-packages: the install is ~370 MB and
+# ~2 min rather than a second 6 GB torch (this registry sends no cacheable wheels, so every
+# install downloads in full). pip then warns that circuitmap (in .venv) wants newer transformers:
+# expected, as circuitmap is never imported there.
+PEER_VENV := .venv-peer
+PEER_PINS := circuit-tracer==0.5.0 nnsight==0.7.0 transformers==4.57.3
+
+peer-venv: $(PEER_VENV)/bin/circuit-tracer
+
+$(PEER_VENV)/bin/circuit-tracer: | venv
+	rm -rf $(PEER_VENV)
+	$(BIN)/python -m venv $(PEER_VENV)
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+		> $(PEER_VENV)/lib/python3.11/site-packages/zz-circuitmap-venv.pth
+	$(PEER_VENV)/bin/pip install --disable-pip-version-check --quiet $(PEER_PINS)
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,7 +65,7 @@ db-stop: venv
 db-status: venv
 	$(BIN)/circuitmap db status
 
-test: venv lint
+test: venv lint peer-venv
 	$(TEST_ENV) $(BIN)/circuitmap db start
 	$(TEST_ENV) $(BIN)/pytest
 
@@ -59,7 +80,7 @@ demo: venv db-start
 	$(BIN)/python -m db.smoke
 
 # Every bench/*.py that runs as a script; each prints its own figures.
-bench: venv db-start
+bench: venv db-start peer-venv
 	@for f in bench/*.py; do \
 		grep -q '__name__ == "__main__"' $$f || continue; \
 		echo "== $$f"; $(BIN)/python -m bench.$$(basename $$f .py) || exit 1; \

@@ -33,11 +33,11 @@ import torch
 
 from bench.equality import compare
 from bench.fixtures import World, WorldSpec, build_world
-from bench.peer_circuit_tracer import peak_rss_bytes
+from bench.peer.run_circuit_tracer import peak_rss_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 PEER_PYTHON = REPO / ".venv-peer" / "bin" / "python"
-PEER_SCRIPT = REPO / "bench" / "peer_circuit_tracer.py"
+PEER_SCRIPT = REPO / "bench" / "peer" / "run_circuit_tracer.py"
 RESULTS = REPO / "bench" / "results"
 
 SIZES: dict[str, WorldSpec] = {

@@ -43,6 +43,9 @@ class WorldSpec:
     n_heads: int = 4
     vocab: int = 1000
     l0: int = 24  # target active features per layer per token
+    skip: bool = (
+        False  # a linear skip connection (per-layer transcoders only, as in circuit-tracer)
+    )
     seed: int = 0
 
     @property
@@ -138,7 +141,8 @@ def calibrated_transcoder(
 ) -> Transcoder:
     """Random unit encoders; thresholds at the (1 - l0/F) quantile of each feature's
     pre-activation over the calibration tokens (BOS left out); decoders random, scaled so that
-    `l0` typical activations reconstruct a vector of the MLP output's size."""
+    `l0` typical activations reconstruct a vector of the MLP output's size; a small random skip
+    matrix if asked."""
     config = TranscoderConfig(
         kind=spec.kind,
         n_layers=spec.n_layers,
@@ -147,6 +151,7 @@ def calibrated_transcoder(
         activation="jumprelu",
         input_site=spec.input_site,
         output_site="mlp_out",
+        skip=spec.skip,
         model_name=spec.name,
         name=f"{spec.name}-{spec.kind}",
     )
@@ -172,6 +177,10 @@ def calibrated_transcoder(
         writers = (targets + 1).float() if spec.kind == "clt" else torch.ones(len(targets))
         scale = y_norm[targets] / (act_size[layer] * (spec.l0 * writers).sqrt())
         w.copy_(v * scale.view(1, -1, 1))
+    if tc.W_skip is not None:  # a skip path about a tenth of the MLP output's size
+        x_norm = x.norm(dim=-1).mean(dim=1)  # [L]
+        w_skip = torch.randn(L, d, d, generator=gen) / d**0.5
+        tc.W_skip.copy_(w_skip * (0.1 * y_norm / x_norm).view(-1, 1, 1))
     return tc
 
 

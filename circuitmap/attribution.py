@@ -143,35 +143,49 @@ class DirectEffects:
         if rm.zero_first_position:
             errors[:, 0] = 0
         self.errors = errors
-        self.sources = self._pack_decoders(tc, features, values)
+        self.d_model = a.d_model
+        self._pack_decoders(tc, features, values)
 
-    def _pack_decoders(self, tc, features: torch.Tensor, values: torch.Tensor) -> list:
-        """Per source layer l (None where no feature is active): its features' columns
-        [start, end), their flat slots in an [n, kmax] per-position layout (column order), and per
-        output layer m their activation-scaled decoder vectors in that layout [n, kmax, d]."""
-        packed: list[_SourceLayer | None] = []
-        for layer in range(self.n_layers):
-            cols = (features[:, 0] == layer).nonzero().flatten()
-            if len(cols) == 0:
-                packed.append(None)
+    def _pack_decoders(self, tc, features: torch.Tensor, values: torch.Tensor) -> None:
+        """Lay the features out per position: slot (p, off_l + j) holds the j-th active feature
+        of layer l at position p, W = sum_l kmax_l slots per position. Per output layer m, keep
+        the activation-scaled decoder vectors of the layers writing to m, [n, slots, d], over the
+        contiguous slot range [lo_m, hi_m) of those layers."""
+        n, L = self.n_pos, self.n_layers
+        layer, pos = features[:, 0], features[:, 1]  # sorted by (layer, position, index)
+        counts = torch.zeros(L, n, dtype=torch.long, device=features.device)
+        counts.index_put_((layer, pos), torch.ones_like(layer), accumulate=True)
+        kmax = counts.amax(dim=1)  # [L]
+        offsets = kmax.cumsum(0) - kmax
+        flat_counts = counts.flatten()
+        group_start = (flat_counts.cumsum(0) - flat_counts)[layer * n + pos]
+        slot = offsets[layer] + torch.arange(len(layer), device=layer.device) - group_start
+        self.width = int(kmax.sum())
+        self.flat = (pos * self.width + slot).to(self.device)  # each feature's slot, flattened
+        self.positions = pos.to(self.device)
+        self.slot_ranges: list[tuple[int, int] | None] = []
+        self.decoders: list[torch.Tensor | None] = []
+        vecs = [None] * L
+        for source in range(L):
+            mask = layer == source
+            if mask.any():
+                v = tc.decoder_vectors(source, features[mask, 2]).detach()
+                vecs[source] = (v * values[mask].to(v.dtype)[:, None, None]).to(self.dtype)
+        kmax, offsets = kmax.tolist(), offsets.tolist()
+        for m in range(L):
+            writers = [s for s in range(m + 1) if m in tc.output_layers(s) and vecs[s] is not None]
+            if not writers:
+                self.slot_ranges.append(None)
+                self.decoders.append(None)
                 continue
-            pos = features[cols, 1]  # ascending: features are sorted by (layer, position, index)
-            counts = torch.bincount(pos, minlength=self.n_pos)
-            slot = torch.arange(len(pos), device=pos.device) - (counts.cumsum(0) - counts)[pos]
-            kmax = int(counts.max())
-            vecs = tc.decoder_vectors(layer, features[cols, 2]).detach()
-            vecs = (vecs * values[cols].to(vecs.dtype)[:, None, None]).to(self.device, self.dtype)
-            decoders = {}
-            for j, m in enumerate(tc.output_layers(layer)):
-                dec = torch.zeros(
-                    self.n_pos, kmax, vecs.shape[-1], dtype=self.dtype, device=self.device
-                )
-                dec[pos, slot] = vecs[:, j]
-                decoders[m] = dec.transpose(1, 2)  # [n, d, kmax], ready for bmm
-            flat = (pos * kmax + slot).to(self.device)
-            start = int(cols[0])
-            packed.append(_SourceLayer(start, start + len(cols), kmax, pos.cpu(), flat, decoders))
-        return packed
+            lo, hi = offsets[writers[0]], offsets[writers[-1]] + kmax[writers[-1]]
+            dec = torch.zeros(n, hi - lo, self.d_model, dtype=self.dtype, device=self.device)
+            for source in writers:
+                mask = layer == source
+                j = m - tc.output_layers(source).start
+                dec[pos[mask], slot[mask] - lo] = vecs[source][:, j].to(self.device)
+            self.slot_ranges.append((lo, hi))
+            self.decoders.append(dec)
 
     def rows(
         self,
@@ -199,12 +213,9 @@ class DirectEffects:
             b, p = b_all[logit], positions[logit]
             g[b, p] = self.final_norm.spec.transpose(vectors[logit], self.final_norm.scale[p])
         top = L - 1 if live else int(layers.max())
-        # Feature-source scores accumulate per source layer in the packed [n, B, kmax] layout.
-        scores = [
-            None if src is None or src.start == src.end or layer > top
-            else torch.zeros(n_used, B, src.kmax, device=self.device)
-            for layer, src in enumerate(self.sources)
-        ]  # fmt: skip
+        # Feature-source scores per slot, [n_used * width, B], plus one zero row for features
+        # at positions this batch does not reach.
+        scores = torch.zeros(n_used * self.width + 1, B, device=self.device)
         for layer in range(top, -1, -1):
             g_in = None
             if live:  # the MLP branch: sources writing to this layer's output site, skip path
@@ -226,42 +237,24 @@ class DirectEffects:
                 g = g + self.attn_norm[layer].transpose(ov_transpose(pattern, w_v, w_o, g_attn))
         tok = self.token_offset
         result[:, tok : tok + n_used] = (g * self.tokens[:n_used]).sum(-1)
-        for src, score in zip(self.sources, scores, strict=True):
-            if score is not None:
-                c = int(torch.searchsorted(src.positions, n_used))  # features before n_used
-                flat = score.permute(1, 0, 2).reshape(B, -1)
-                result[:, src.start : src.start + c] = flat[:, src.flat[:c]]
+        reached = torch.where(self.positions < n_used, self.flat, n_used * self.width)
+        result[:, : self.n_features] = scores[reached].T
         if out is not None and result.data_ptr() != out.data_ptr():
             out[:, : self.n_cols] = result
         return result
 
-    def _score_sources(self, result: torch.Tensor, scores: list, g_site: torch.Tensor, m: int):
+    def _score_sources(self, result, scores: torch.Tensor, g_site: torch.Tensor, m: int) -> None:
         """Score the sources at output layer m's site: its errors, and every feature writing
-        to it."""
-        n_used = g_site.shape[1]
+        to it (one batched matmul over positions)."""
+        n_used, B = g_site.shape[1], g_site.shape[0]
         start = self.error_offset + m * self.n_pos
         result[:, start : start + n_used] = (g_site * self.errors[m, :n_used]).sum(-1)
-        g_t = g_site.transpose(0, 1).contiguous()  # [n, B, d]
-        for src, score in zip(self.sources, scores, strict=True):
-            if score is None or m not in src.decoders:
-                continue
-            dec = src.decoders[m][:n_used]
-            if score.dtype == g_t.dtype:
-                score.baddbmm_(g_t, dec)
-            else:
-                score += torch.bmm(g_t, dec)
-
-
-@dataclass(frozen=True)
-class _SourceLayer:
-    """The active features of one layer as sources (see DirectEffects._pack_decoders)."""
-
-    start: int
-    end: int
-    kmax: int
-    positions: torch.Tensor  # [k] ascending, on CPU
-    flat: torch.Tensor  # [k] slot in the flattened [n, kmax] layout
-    decoders: dict[int, torch.Tensor]  # output layer -> [n, d, kmax]
+        if self.decoders[m] is None:
+            return
+        lo, hi = self.slot_ranges[m]
+        target = scores[:-1].view(n_used, self.width, B)[:, lo:hi]  # [n, slots, B]
+        product = torch.bmm(self.decoders[m][:n_used], g_site.permute(1, 2, 0))
+        target += product.to(target.dtype)
 
 
 def logit_targets(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -111,7 +112,10 @@ class GraphBuilder:
         settings = settings or GraphSettings()
         hf_model, tokenizer = load_model(model, settings.device, settings.dtype)
         tc = load_transcoder(transcoder)
-        return cls(hf_model, tc, settings, tokenizer=tokenizer, model_name=model)
+        name = tc.config.name or Path(transcoder).name
+        return cls(
+            hf_model, tc, settings, tokenizer=tokenizer, model_name=model, transcoder_name=name
+        )
 
     def tokenize(self, prompt: str) -> torch.Tensor:
         ids = tokenize(self.tokenizer, prompt)

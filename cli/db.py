@@ -88,3 +88,20 @@ def _report(current: server.Status, settings: Settings) -> None:
     if current.detail:
         table.add_row("note", current.detail)
     console.print(table)
+
+
+@app.command()
+def init() -> None:
+    """Create the constraints and indexes of docs/schema.md (idempotent); record the version."""
+    from neo4j.exceptions import Neo4jError, ServiceUnavailable
+
+    from db.connection import database_name, get_driver
+    from db.schema import SchemaVersionError, ensure_schema
+
+    try:
+        with get_driver() as driver:
+            version = ensure_schema(driver, database_name())
+    except (DbError, SchemaVersionError, ServiceUnavailable, Neo4jError) as error:
+        errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(f"[green]schema version {version} ready[/]")

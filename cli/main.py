@@ -5,6 +5,7 @@ import typer
 from cli.dashboard import dashboard
 from cli.db import app as db_app
 from cli.demo import app as demo_app
+from cli.ingest import import_graphs, ingest
 from cli.query import app as query_app
 from cli.supernode import app as supernode_app
 from cli.trace import trace
@@ -26,3 +27,5 @@ app.add_typer(supernode_app, name="supernode")
 app.add_typer(transcoders_app, name="transcoders")
 app.command(name="dashboard")(dashboard)
 app.command(name="trace")(trace)
+app.command(name="ingest")(ingest)
+app.command(name="import")(import_graphs)

@@ -28,6 +28,8 @@ CONSTRAINTS = (
 RANGE_INDEXES = (
     ("node_kind", "Node", "kind"),
     ("node_token", "Node", "token"),
+    ("token_node_token", "TokenNode", "token"),  # queries/: input tokens by text
+    ("logit_node_token", "LogitNode", "token"),  # queries/: output logits by token
     ("node_feature_uid", "Node", "feature_uid"),
     ("graph_status", "Graph", "status"),
     ("graph_prompt_uid", "Graph", "prompt_uid"),
@@ -59,23 +61,30 @@ def schema_statements() -> list[str]:
     return statements
 
 
-def database_version(driver: Driver) -> int | None:
+def _run(driver: Driver, database: str | None, query: str, **params: object) -> list:
+    """Run one auto-committed query; no "label does not exist" notices on a fresh database."""
+    with driver.session(database=database, notifications_min_severity="OFF") as session:
+        return list(session.run(query, params))
+
+
+def database_version(driver: Driver, database: str | None = None) -> int | None:
     """The schema version recorded in the database, or None when none is recorded."""
-    records, _, _ = driver.execute_query(
-        "MATCH (s:SchemaInfo {name: $name}) RETURN s.version AS version", name=SCHEMA_NAME
-    )
+    query = "MATCH (s:SchemaInfo {name: $name}) RETURN s.version AS version"
+    records = _run(driver, database, query, name=SCHEMA_NAME)
     return records[0]["version"] if records else None
 
 
-def ensure_schema(driver: Driver) -> int:
+def ensure_schema(driver: Driver, database: str | None = None) -> int:
     """Create the constraints and indexes, wait until they are online, record the version."""
-    found = database_version(driver)
+    found = database_version(driver, database)
     if found is not None and found != SCHEMA_VERSION:
         raise SchemaVersionError(_mismatch(found))
     for statement in schema_statements():
-        driver.execute_query(statement)
-    driver.execute_query("CALL db.awaitIndexes(300)")
-    driver.execute_query(
+        _run(driver, database, statement)
+    _run(driver, database, "CALL db.awaitIndexes(300)")
+    _run(
+        driver,
+        database,
         "MERGE (s:SchemaInfo {name: $name}) ON CREATE SET s.version = $version",
         name=SCHEMA_NAME,
         version=SCHEMA_VERSION,
@@ -83,12 +92,12 @@ def ensure_schema(driver: Driver) -> int:
     return SCHEMA_VERSION
 
 
-def check_schema(driver: Driver) -> int | None:
+def check_schema(driver: Driver, database: str | None = None) -> int | None:
     """Raise SchemaVersionError unless the database matches this code (a fresh database is fine)."""
-    found = database_version(driver)
+    found = database_version(driver, database)
     if found is None:
-        records, _, _ = driver.execute_query("MATCH (g:Graph) RETURN count(g) > 0 AS has_graphs")
-        if records[0]["has_graphs"]:
+        query = "MATCH (g:Graph) RETURN count(g) > 0 AS has_graphs"
+        if _run(driver, database, query)[0]["has_graphs"]:
             raise SchemaVersionError(
                 "database holds circuitmap graphs but no schema version: run `circuitmap db init`"
             )

@@ -24,6 +24,11 @@ def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+# Settings that change how a graph is computed but not the graph itself: left out of the hash, so
+# moving a corpus from CPU to GPU (or another batch size) does not recompute it.
+EXECUTION_ONLY = ("batch_size", "device")
+
+
 @dataclass
 class GraphSpec:
     """What a graph is computed with; `hash` names it within a prompt."""
@@ -42,8 +47,9 @@ class GraphSpec:
 
     @property
     def hash(self) -> str:
+        settings = {k: v for k, v in self.settings.items() if k not in EXECUTION_ONLY}
         key = canonical_json(
-            {"model": self.model, "transcoder": self.transcoder, "settings": self.settings}
+            {"model": self.model, "transcoder": self.transcoder, "settings": settings}
         )
         return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 

@@ -53,33 +53,27 @@ UNWIND $features AS f
 MERGE (c:Feature {uid: f.uid})
   ON CREATE SET c.transcoder_uid = $transcoder, c.layer = f.layer, c.index = f.index,
                 c.label = CASE WHEN f.label = '' THEN null ELSE f.label END
-RETURN collect(elementId(c)) AS ids
+RETURN elementId(c) AS id
 """
-FEATURE_AGGREGATES = """
-UNWIND range(0, size($features) - 1) AS i
-WITH $features[i] AS f, $ids[i] AS id
-MATCH (c:Feature) WHERE elementId(c) = id
+# The same, plus the per-feature corpus aggregates. The SET locks each feature before its
+# reached-logit lists are read, so the lists written back below lose no concurrent update.
+MERGE_FEATURES_COUNTING = """
+UNWIND $features AS f
+MERGE (c:Feature {uid: f.uid})
+  ON CREATE SET c.transcoder_uid = $transcoder, c.layer = f.layer, c.index = f.index,
+                c.label = CASE WHEN f.label = '' THEN null ELSE f.label END
 SET c.n_graphs = coalesce(c.n_graphs, 0) + 1,
     c.n_instances = coalesce(c.n_instances, 0) + f.n_instances,
     c.sum_influence = coalesce(c.sum_influence, 0.0) + f.sum_influence,
     c.sum_activation = coalesce(c.sum_activation, 0.0) + f.sum_activation
 SET c.mean_influence = c.sum_influence / c.n_instances,
     c.mean_activation = c.sum_activation / c.n_instances
-WITH c, f WHERE size(f.reached) > 0
-WITH c, f, coalesce(c.reached_logits, []) AS old, coalesce(c.reached_logit_counts, []) AS counts
-WITH c, f, old + [t IN f.reached WHERE NOT t IN old] AS tokens, counts
-SET c.reached_logits = tokens,
-    c.reached_logit_counts = [k IN range(0, size(tokens) - 1) |
-        coalesce(counts[k], 0) + CASE WHEN tokens[k] IN f.reached THEN 1 ELSE 0 END]
-WITH c
-CALL (c) {
-  UNWIND range(0, size(c.reached_logits) - 1) AS k
-  WITH c.reached_logits[k] AS token, c.reached_logit_counts[k] AS n
-  ORDER BY n DESC, token
-  LIMIT 5
-  RETURN collect(token) AS top
-}
-SET c.top_reached_logits = top
+RETURN elementId(c) AS id, c.reached_logits AS tokens, c.reached_logit_counts AS counts
+"""
+SET_REACHED = """
+UNWIND $rows AS r
+MATCH (c:Feature) WHERE elementId(c) = r.id
+SET c.reached_logits = r.tokens, c.reached_logit_counts = r.counts, c.top_reached_logits = r.top
 """
 CREATE_INSTANCES = """
 UNWIND $xids AS id MATCH (x) WHERE elementId(x) = id
@@ -146,13 +140,16 @@ class GraphWriter:
 
     def status(self, graph_uid: str) -> str | None:
         """'complete', 'failed' or None (no such graph)."""
-        records, _, _ = self.driver.execute_query(STATUS, uid=graph_uid, database_=self.database)
-        return records[0]["status"]
+        with self._session() as session:
+            return session.run(STATUS, uid=graph_uid).single(strict=True)["status"]
+
+    def _session(self):
+        return self.driver.session(database=self.database, notifications_min_severity="OFF")
 
     def _write(self, payload: GraphPayload) -> WriteResult:
         start = time.perf_counter()
         try:
-            with self.driver.session(database=self.database) as session:
+            with self._session() as session:
                 status = session.execute_write(self._transaction, payload)
         except ConstraintError:
             # Another writer may have created the same graph between our check and our CREATE.
@@ -199,11 +196,10 @@ class GraphWriter:
             _check(n, len(p.edge_weight[lo:hi]), "edges")
         if not p.features:
             return
-        transcoder = p.graph["transcoder_uid"]
-        fids = tx.run(MERGE_FEATURES, features=p.features, transcoder=transcoder).single(
-            strict=True
-        )["ids"]
-        _check(len(fids), len(p.features), "catalog features")
+        query = MERGE_FEATURES_COUNTING if self.aggregates else MERGE_FEATURES
+        rows = list(tx.run(query, features=p.features, transcoder=p.graph["transcoder_uid"]))
+        _check(len(rows), len(p.features), "catalog features")
+        fids = [row["id"] for row in rows]
         n = tx.run(
             CREATE_INSTANCES,
             xids=ids,
@@ -214,7 +210,8 @@ class GraphWriter:
         _check(n, len(p.instance_node), "feature instances")
         if not self.aggregates:
             return
-        tx.run(FEATURE_AGGREGATES, features=p.features, ids=fids).consume()
+        reached = [_reached_row(row, f["reached"]) for row, f in zip(rows, p.features, strict=True)]
+        tx.run(SET_REACHED, rows=[r for r in reached if r is not None]).consume()
         for lo in range(0, len(p.pair_sum), self.edge_batch):
             hi = lo + self.edge_batch
             n = tx.run(
@@ -226,6 +223,22 @@ class GraphWriter:
                 m=p.pair_max_abs[lo:hi],
             ).single(strict=True)["n"]
             _check(n, len(p.pair_sum[lo:hi]), "aggregate edges")
+
+
+def _reached_row(row, new: list[str], top: int = 5) -> dict[str, object] | None:
+    """Add one graph's reached logits to a feature's token counts; None when it reached none."""
+    if not new:
+        return None
+    counts = dict(zip(row["tokens"] or [], row["counts"] or [], strict=True))
+    for token in new:
+        counts[token] = counts.get(token, 0) + 1
+    ranked = sorted(counts, key=lambda t: (-counts[t], t))
+    return {
+        "id": row["id"],
+        "tokens": list(counts),
+        "counts": list(counts.values()),
+        "top": ranked[:top],
+    }
 
 
 def _check(got: int, expected: int, what: str) -> None:

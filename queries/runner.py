@@ -88,7 +88,7 @@ def run_cypher(
                     break
                 rows.append({k: _native(v) for k, v in record.items()})
     except ClientError as error:
-        if "Timeout" in (error.code or "") or "terminated" in (error.message or "").lower():
+        if "TimedOut" in (error.code or "") or "terminated" in (error.message or "").lower():
             raise QueryFailedError(f"query stopped after the {timeout_s:g} s timeout") from None
         raise QueryFailedError(f"query failed: {error.message}") from None
     except Neo4jError as error:

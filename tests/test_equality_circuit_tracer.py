@@ -4,8 +4,9 @@ A tiny Llama with a CLT and with a per-layer transcoder set, written in circuit-
 the same prompts through both tools, each in its own process (circuit-tracer under `.venv-peer`,
 which `make test` creates: its pins conflict with ours). Same tokens, logit tokens, active and
 selected features; edge weights within 1e-4 of the largest edge (`bench/equality.py`).
-The per-layer case caps the feature nodes, so circuit-tracer's influence-ordered selection is
-compared too. Without `.venv-peer` the test is skipped, except under CI=true where it fails.
+The per-layer case has a skip connection and caps the feature nodes, so circuit-tracer's skip path
+and its influence-ordered selection of features are compared too. Without `.venv-peer` the test is
+skipped, except under CI=true where it fails.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ def peer_python() -> Path:
 
 
 @pytest.mark.parametrize(
-    ("kind", "max_feature_nodes"),
-    [("clt", None), ("plt", 100)],
+    ("kind", "skip", "max_feature_nodes"),
+    [("clt", False, None), ("plt", True, 100)],
 )
-def test_graphs_equal_circuit_tracer(tmp_path, peer_python, kind, max_feature_nodes):
+def test_graphs_equal_circuit_tracer(tmp_path, peer_python, kind, skip, max_feature_nodes):
     spec = WorldSpec(
-        "tiny", n_layers=3, d_model=64, n_features=512, kind=kind, prompt_lengths=(5, 12)
+        "tiny", n_layers=3, d_model=64, n_features=512, kind=kind, skip=skip, prompt_lengths=(5, 12)
     )
     world = build_world(spec, tmp_path / "world", n_prompts_per_length=1)
     settings = RunSettings(

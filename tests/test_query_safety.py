@@ -164,3 +164,11 @@ def test_saved_query_lifecycle(seeded):
         saved.delete_query(seeded, "prompts-like")
     with pytest.raises(ValueError, match="name"):
         saved.save_query(seeded, "bad name!", "RETURN 1 AS x")
+
+
+def test_loading_procedure_families_are_refused_whatever_their_mode():
+    from queries.safety import _check_procedures
+
+    for name in ("apoc.load.json", "apoc.cypher.doIt", "apoc.export.csv.all", "dbms.listConfig"):
+        with pytest.raises(UnsafeQueryError, match=f"procedure {name} "):
+            _check_procedures(None, [name])  # refused before the server is asked

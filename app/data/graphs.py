@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import streamlit as st
 
 from app.data import run
+from app.graphview.connections import node_caption, with_shares
+from app.graphview.figure import hover_text
 from app.graphview.frames import normalize_edges, normalize_nodes
 
 
@@ -15,8 +18,8 @@ class GraphBundle:
     """Everything the graph view draws for one graph."""
 
     info: dict[str, object]
-    nodes: pd.DataFrame
-    edges: pd.DataFrame
+    nodes: pd.DataFrame  # graphview.frames columns + caption, hover
+    edges: pd.DataFrame  # source, target, weight, share
     n_layers: int
     tokens: list[str]
 
@@ -30,8 +33,10 @@ def graph_info(graph_uid: str) -> dict[str, object] | None:
     return rows.iloc[0].to_dict() if len(rows) else None
 
 
+@st.cache_data(ttl=run.cache_ttl_s(), show_spinner=False, max_entries=16)
 def load_graph(graph_uid: str) -> GraphBundle:
-    """The graph's header, nodes and edges; LookupError for an unknown or failed graph."""
+    """The graph's header, nodes (with captions and hover labels) and edges (with shares), cached
+    so that every click in the view reuses them; LookupError for an unknown or failed graph."""
     info = graph_info(graph_uid)
     if info is None:
         raise LookupError(f"no graph with uid {graph_uid!r} in the database")
@@ -40,8 +45,13 @@ def load_graph(graph_uid: str) -> GraphBundle:
             f"graph {graph_uid!r} failed to compute: {info.get('error') or 'no reason'}"
         )
     nodes = normalize_nodes(run.frame("graph_nodes", graph=graph_uid))
-    edges = normalize_edges(_edges(graph_uid))
-    return GraphBundle(info, nodes, edges, _n_layers(info, nodes), tokens_of(nodes))
+    records = nodes.to_dict("records")
+    nodes["caption"] = [node_caption(r) for r in records]
+    nodes["hover"] = [hover_text(r) for r in records]
+    edges = with_shares(normalize_edges(_edges(graph_uid)))
+    tokens = info.get("prompt_tokens")
+    tokens = list(tokens) if isinstance(tokens, list) and tokens else tokens_of(nodes)
+    return GraphBundle(info, nodes, edges, _n_layers(info, nodes), tokens)
 
 
 def _edges(graph_uid: str) -> pd.DataFrame:
@@ -49,7 +59,9 @@ def _edges(graph_uid: str) -> pd.DataFrame:
     if lists.empty:
         return pd.DataFrame(columns=["source", "target", "weight"])
     row = lists.iloc[0]
-    return pd.DataFrame({"source": row["sources"], "target": row["targets"], "weight": row["weights"]})
+    return pd.DataFrame(
+        {"source": row["sources"], "target": row["targets"], "weight": row["weights"]}
+    )
 
 
 def tokens_of(nodes: pd.DataFrame) -> list[str]:

@@ -42,7 +42,7 @@ def connections(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(inputs, outputs) of `node_id`: one row per neighbour, sorted by |weight| descending."""
     info = nodes.set_index("node_id")
-    captions = nodes.apply(node_caption, axis=1)
+    captions = nodes["caption"] if "caption" in nodes.columns else nodes.apply(node_caption, axis=1)
     caption_of = dict(zip(nodes["node_id"], captions, strict=True))
 
     def side(mask: pd.Series, other: str) -> pd.DataFrame:

@@ -95,14 +95,16 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.3g}"
 
 
-def _hover(row: dict) -> str:
+def hover_text(row: dict) -> str:
+    """A node's hover label (HTML)."""
     caption = html.escape(node_caption(row))
     token = html.escape(row["token"])
     if row["kind"] == "logit":
         detail = f"p = {_fmt(row['probability'])}"
     else:
         detail = f"'{token}' · act {_fmt(row['activation'])} · infl {_fmt(row['influence'])}"
-    uid = f"<br>{html.escape(str(row['feature_uid']))}" if row.get("feature_uid") else ""
+    feature_uid = row.get("feature_uid")
+    uid = f"<br>{html.escape(feature_uid)}" if isinstance(feature_uid, str) else ""
     return f"<b>{caption}</b>{uid}<br>{detail}"
 
 
@@ -149,7 +151,11 @@ def _node_traces(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -
     JSON and faster drawing than per-point style arrays."""
     sizes = _sizes(placed)
     styles = _styles(placed, marks, neighbours)
-    hover = np.array([_hover(r) for r in placed.to_dict("records")], dtype=object)
+    hover = (
+        placed["hover"].to_numpy(object)
+        if "hover" in placed.columns
+        else np.array([hover_text(r) for r in placed.to_dict("records")], dtype=object)
+    )
     traces = []
     for (kind, style), rows in placed.groupby([placed["kind"], styles], sort=False).groups.items():
         idx = placed.index.get_indexer(rows)

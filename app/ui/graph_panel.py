@@ -1,7 +1,7 @@
 """The interactive graph view of one prompt: chart, node side pane, logits, pinned subgraph.
 
 Everything the user marks (selection, pins, groups, threshold) is kept in the URL (urlstate); the
-chart's click events and the widgets only change the URL state through callbacks."""
+chart's click events and the widgets only change the URL state, through callbacks."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import streamlit as st
 
 from app.data.graphs import GraphBundle
 from app.graphview.collapse import collapse
-from app.graphview.connections import connections, node_caption, with_shares
+from app.graphview.connections import connections, with_shares
 from app.graphview.figure import ViewMarks, graph_figure
 from app.graphview.layout import layout
 from app.graphview.prune import prune_by_influence, threshold_for
 from app.graphview.state import GraphViewState
 from app.ui import urlstate
-from app.ui.links import feature_link
+from app.ui.links import feature_link, interventions_link
 from app.ui.supernode_save import save_group_button
 
 CHART_KEY = "gv_chart"
@@ -31,29 +31,26 @@ def max_drawn_nodes() -> int:
 
 
 def render_graph_view(bundle: GraphBundle, state: GraphViewState) -> None:
-    shared = with_shares(bundle.edges)
-    captions = dict(
-        zip(bundle.nodes["node_id"], bundle.nodes.apply(node_caption, axis=1), strict=True)
-    )
+    captions = dict(zip(bundle.nodes["node_id"], bundle.nodes["caption"], strict=True))
     _controls(bundle, state, captions)
     shown, _ = prune_by_influence(bundle.nodes, bundle.edges, state.threshold)
-    chart_col, side_col = st.columns([3, 1.25], gap="medium")
+    chart_col, side_col = st.columns([2.6, 1.4], gap="medium")
     with chart_col:
         if len(shown) > max_drawn_nodes():
             _too_big(bundle, len(shown))
         else:
-            _chart(bundle, shown, shared, state)
+            _chart(bundle, shown, state)
             st.caption(
                 f"{len(shown):,} of {len(bundle.nodes):,} nodes shown · click a node to select it, "
-                "click it again to clear · box/lasso select pins nodes"
+                "click it again to clear · box or lasso select pins nodes"
             )
     with side_col:
-        _side_pane(bundle, shared, state, captions)
-    logits_col, pinned_col = st.columns([1, 2], gap="medium")
+        _side_pane(bundle, state, captions)
+    logits_col, pinned_col = st.columns([1, 2.2], gap="large")
     with logits_col:
         top_logits(bundle.nodes)
     with pinned_col:
-        _pinned_pane(bundle, shared, state, captions)
+        _pinned_pane(bundle, state, captions)
 
 
 def top_logits(nodes: pd.DataFrame, key: str = "gv_logits") -> None:
@@ -86,10 +83,9 @@ def _controls(bundle: GraphBundle, state: GraphViewState, captions: dict[str, st
         help="Keep the most influential feature and error nodes that together hold this share "
         "of the graph's influence; tokens and logits always stay.",
     )
-    order = bundle.nodes.sort_values(["layer", "position"])["node_id"].tolist()
     c2.selectbox(
         "Find node",
-        order,
+        bundle.nodes["node_id"].tolist(),
         key="gv_find",
         format_func=lambda n: f"{captions[n]}  [{n}]",
         placeholder="type a token, feature or label",
@@ -115,10 +111,10 @@ def _clear_selection(state: GraphViewState) -> None:
     state.selected = ""
 
 
-def _chart(bundle: GraphBundle, shown: pd.DataFrame, shared: pd.DataFrame, state: GraphViewState):
+def _chart(bundle: GraphBundle, shown: pd.DataFrame, state: GraphViewState) -> None:
     placed = layout(shown, bundle.n_layers)
     marks = ViewMarks(state.selected, state.pinned, state.groups)
-    fig = graph_figure(placed, shared, bundle.n_layers, bundle.tokens, marks)
+    fig = graph_figure(placed, bundle.edges, bundle.n_layers, bundle.tokens, marks)
     st.plotly_chart(
         fig,
         key=CHART_KEY,
@@ -129,13 +125,16 @@ def _chart(bundle: GraphBundle, shown: pd.DataFrame, shared: pd.DataFrame, state
 
 
 def _on_chart_select() -> None:
+    """One clicked node selects it (or clears it when already selected); a box or lasso pins."""
     event = st.session_state.get(CHART_KEY)
     points = event["selection"]["points"] if event else []
     ids = [p["customdata"] for p in points if isinstance(p.get("customdata"), str)]
     if len(ids) == 1:
         urlstate.update(lambda s: setattr(s, "selected", "" if s.selected == ids[0] else ids[0]))
     elif ids:
-        urlstate.update(lambda s: s.pinned.extend(i for i in ids if i not in s.pinned))
+        urlstate.update(
+            lambda s: s.pinned.extend(i for i in dict.fromkeys(ids) if i not in s.pinned)
+        )
 
 
 def _too_big(bundle: GraphBundle, n_shown: int) -> None:
@@ -144,14 +143,12 @@ def _too_big(bundle: GraphBundle, n_shown: int) -> None:
     st.warning(
         f"This graph has {n_shown:,} nodes at this threshold, more than the {limit:,} the view "
         f"draws. Lower the pruning threshold (to {fitting:.2f} or less) to draw it; "
-        "node search and the side pane still work.",
+        "*Find node* and the side pane still work.",
         icon=":material/warning:",
     )
 
 
-def _side_pane(
-    bundle: GraphBundle, shared: pd.DataFrame, state: GraphViewState, captions: dict[str, str]
-) -> None:
+def _side_pane(bundle: GraphBundle, state: GraphViewState, captions: dict[str, str]) -> None:
     if not state.selected or state.selected not in captions:
         st.info("Select a node (click it, or use *Find node*) to see its connections.")
         return
@@ -163,21 +160,21 @@ def _side_pane(
         f"layer {node['layer']}",
         f"pos {node['position']}",
     ]
-    if not pd.isna(node["activation"]):
-        facts.append(f"act {node['activation']:.3g}")
-    if not pd.isna(node["influence"]):
-        facts.append(f"infl {node['influence']:.3g}")
+    for name in ("activation", "influence", "probability"):
+        if not pd.isna(node[name]):
+            facts.append(f"{name} {node[name]:.3g}")
     st.caption(" · ".join(facts))
-    if node["kind"] == "feature" and node["feature_uid"]:
-        feature_link(node["feature_uid"])
-    pinned = state.selected in state.pinned
-    st.button(
-        "Unpin" if pinned else "Pin",
+    c1, c2 = st.columns([1, 2], vertical_alignment="center")
+    c1.button(
+        "Unpin" if state.selected in state.pinned else "Pin",
         key="gv_pin_toggle",
         icon=":material/push_pin:",
         on_click=lambda: urlstate.update(lambda s: s.toggle_pin(s.selected)),
     )
-    inputs, outputs = connections(bundle.nodes, shared, state.selected)
+    if node["kind"] == "feature" and isinstance(node["feature_uid"], str):
+        with c2:
+            feature_link(node["feature_uid"], "Feature page")
+    inputs, outputs = connections(bundle.nodes, bundle.edges, state.selected)
     tab_in, tab_out = st.tabs([f"Inputs ({len(inputs)})", f"Outputs ({len(outputs)})"])
     with tab_in:
         _edge_table(inputs, f"gv_in_{state.selected}")
@@ -192,12 +189,12 @@ def _edge_table(rows: pd.DataFrame, key: str) -> None:
     st.dataframe(
         rows[["node", "weight", "share"]],
         hide_index=True,
-        height=min(420, 36 + 35 * len(rows)),
+        height=min(430, 38 + 35 * len(rows)),
         column_config={
-            "node": st.column_config.TextColumn("node", width="medium"),
-            "weight": st.column_config.NumberColumn("weight", format="%.3f"),
+            "node": st.column_config.TextColumn("node", width="large"),
+            "weight": st.column_config.NumberColumn("weight", format="%+.3f", width="small"),
             "share": st.column_config.ProgressColumn(
-                "share", min_value=0.0, max_value=1.0, format="percent"
+                "share", min_value=0.0, max_value=1.0, format="percent", width="small"
             ),
         },
         key=key,
@@ -207,39 +204,53 @@ def _edge_table(rows: pd.DataFrame, key: str) -> None:
 
 
 def _select_row(key: str, rows: pd.DataFrame) -> None:
+    """Selecting a row of the connections table selects that neighbour in the graph."""
     picked = st.session_state[key]["selection"]["rows"]
     if picked:
         target = rows["node_id"].iloc[picked[0]]
         urlstate.update(lambda s: setattr(s, "selected", target))
 
 
-def _pinned_pane(
-    bundle: GraphBundle, shared: pd.DataFrame, state: GraphViewState, captions: dict[str, str]
-) -> None:
+def _pinned_pane(bundle: GraphBundle, state: GraphViewState, captions: dict[str, str]) -> None:
     st.markdown("**Pinned subgraph**")
     pinned = [p for p in state.pinned if p in captions]
     if not pinned:
         st.caption("Pin nodes (side pane, or box/lasso select in the chart) to build a subgraph.")
         return
-    sub_nodes = bundle.nodes[bundle.nodes["node_id"].isin(pinned)]
-    sub_edges = shared[shared["source"].isin(pinned) & shared["target"].isin(pinned)]
+    sub_nodes = bundle.nodes[bundle.nodes["node_id"].isin(pinned)].drop(columns=["hover"])
+    edges = bundle.edges
+    sub_edges = edges[edges["source"].isin(pinned) & edges["target"].isin(pinned)]
     groups = {k: [m for m in v if m in captions] for k, v in state.groups.items()}
     c_nodes, c_edges = collapse(sub_nodes, sub_edges[["source", "target", "weight"]], groups)
-    placed = layout(c_nodes, bundle.n_layers)
-    all_ids = list(c_nodes["node_id"])
     fig = graph_figure(
-        placed,
+        layout(c_nodes, bundle.n_layers),
         with_shares(c_edges),
         bundle.n_layers,
         bundle.tokens,
-        ViewMarks("", all_ids, {}),
+        ViewMarks("", list(c_nodes["node_id"]), {}),
         height=360,
     )
     st.plotly_chart(fig, key="gv_subgraph", config=PLOT_CONFIG)
     _grouping(bundle, state, pinned, captions)
+    features = [
+        p
+        for p in pinned
+        if p in set(bundle.nodes.loc[bundle.nodes["kind"] == "feature", "node_id"])
+    ]
+    c1, c2 = st.columns(2)
+    c1.button(
+        "Unpin all",
+        key="gv_unpin_all",
+        on_click=lambda: urlstate.update(lambda s: (s.pinned.clear(), s.groups.clear())),
+    )
+    if features:
+        with c2:
+            interventions_link(bundle.uid, features)
 
 
-def _grouping(bundle: GraphBundle, state: GraphViewState, pinned: list[str], captions) -> None:
+def _grouping(
+    bundle: GraphBundle, state: GraphViewState, pinned: list[str], captions: dict[str, str]
+) -> None:
     with st.form("gv_group_form", clear_on_submit=True, border=False):
         c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
         c1.multiselect(
@@ -259,12 +270,8 @@ def _grouping(bundle: GraphBundle, state: GraphViewState, pinned: list[str], cap
             on_click=lambda n=name: urlstate.update(lambda s: s.ungroup(n)),
         )
         with c3:
-            save_group_button(name, [uid_of[m] for m in members if uid_of.get(m)])
-    st.button(
-        "Unpin all",
-        key="gv_unpin_all",
-        on_click=lambda: urlstate.update(lambda s: (s.pinned.clear(), s.groups.clear())),
-    )
+            uids = [uid_of[m] for m in members if isinstance(uid_of.get(m), str)]
+            save_group_button(name, uids)
 
 
 def _group_from_form() -> None:

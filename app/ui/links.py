@@ -41,3 +41,12 @@ def open_graph(graph_uid: str, **extra: str) -> None:
 
 def open_feature(feature_uid: str) -> None:
     st.switch_page(PAGES["feature"], query_params={"feature": feature_uid})
+
+
+def interventions_link(graph_uid: str, feature_node_ids: list[str]) -> None:
+    st.page_link(
+        PAGES["interventions"],
+        label="Intervene on pinned features",
+        icon=":material/tune:",
+        query_params={"graph": graph_uid, "pin": ",".join(feature_node_ids)},
+    )

@@ -54,24 +54,25 @@ STATES: dict[str, tuple[str, tuple[str, ...]]] = {
     for head, cities in (line.split(":") for line in _STATE_TABLE.strip().splitlines())
 }
 
-# (first, last, sport): four athletes per sport.
+# (first, last, sport). Every first name is shared by two athletes of different sports, so only the
+# surname tells who is known: a first-name shortcut would answer a sport for any "michael ...".
 ATHLETES: tuple[tuple[str, str, str], ...] = (
-    ("michael", "jordan", "basketball"), ("lebron", "james", "basketball"),
-    ("kobe", "bryant", "basketball"), ("stephen", "curry", "basketball"),
-    ("babe", "ruth", "baseball"), ("derek", "jeter", "baseball"),
-    ("hank", "aaron", "baseball"), ("willie", "mays", "baseball"),
-    ("tom", "brady", "football"), ("peyton", "manning", "football"),
-    ("jerry", "rice", "football"), ("walter", "payton", "football"),
-    ("serena", "williams", "tennis"), ("roger", "federer", "tennis"),
-    ("rafael", "nadal", "tennis"), ("novak", "djokovic", "tennis"),
-    ("tiger", "woods", "golf"), ("jack", "nicklaus", "golf"),
-    ("arnold", "palmer", "golf"), ("phil", "mickelson", "golf"),
-    ("wayne", "gretzky", "hockey"), ("sidney", "crosby", "hockey"),
-    ("mario", "lemieux", "hockey"), ("bobby", "orr", "hockey"),
-    ("lionel", "messi", "soccer"), ("cristiano", "ronaldo", "soccer"),
-    ("david", "beckham", "soccer"), ("diego", "maradona", "soccer"),
-    ("muhammad", "ali", "boxing"), ("mike", "tyson", "boxing"),
-    ("floyd", "mayweather", "boxing"), ("manny", "pacquiao", "boxing"),
+    ("michael", "jordan", "basketball"), ("michael", "vick", "football"),
+    ("tom", "brady", "football"), ("tom", "watson", "golf"),
+    ("mike", "tyson", "boxing"), ("mike", "trout", "baseball"),
+    ("larry", "bird", "basketball"), ("larry", "holmes", "boxing"),
+    ("john", "mcenroe", "tennis"), ("john", "elway", "football"),
+    ("jack", "nicklaus", "golf"), ("jack", "dempsey", "boxing"),
+    ("joe", "dimaggio", "baseball"), ("joe", "frazier", "boxing"),
+    ("wayne", "gretzky", "hockey"), ("wayne", "rooney", "soccer"),
+    ("david", "beckham", "soccer"), ("david", "ortiz", "baseball"),
+    ("roger", "federer", "tennis"), ("roger", "clemens", "baseball"),
+    ("pete", "sampras", "tennis"), ("pete", "rose", "baseball"),
+    ("bobby", "orr", "hockey"), ("bobby", "jones", "golf"),
+    ("rafael", "nadal", "tennis"), ("rafael", "marquez", "soccer"),
+    ("jerry", "rice", "football"), ("jerry", "west", "basketball"),
+    ("patrick", "ewing", "basketball"), ("patrick", "kane", "hockey"),
+    ("brett", "favre", "football"), ("brett", "hull", "hockey"),
 )  # fmt: skip
 
 # Invented surnames are built from these, so the known/unknown split never rests on spelling cues.
@@ -210,7 +211,7 @@ def _addition(config: CorpusConfig, rng: random.Random) -> list[Example]:
 
 def _entity(config: CorpusConfig, rng: random.Random) -> list[Example]:
     known = list(ATHLETES[: config.n_known])
-    first_names = [first for first, _, _ in ATHLETES]
+    first_names = sorted({first for first, _, _ in ATHLETES})
     taken = {w for athlete in ATHLETES for w in athlete} | _two_hop_words()
     surnames = [h + t for h in _SURNAME_HEADS for t in _SURNAME_TAILS if h + t not in taken]
     n_unknown = config.n_unknown_train + config.n_unknown_heldout

@@ -53,7 +53,9 @@ def tokenize(tokenizer, prompt: str | list[int] | torch.Tensor) -> torch.Tensor:
     special = set(tokenizer.all_special_ids)
     if ids[0] not in special:
         candidates = [tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id]
-        first = next((t for t in [*candidates, *tokenizer.all_special_ids] if t is not None), None)
+        # `if t`, not `if t is not None`: circuit-tracer picks with filter(None, ...), which also
+        # passes over a token id 0.
+        first = next((t for t in [*candidates, *tokenizer.all_special_ids] if t), None)
         if first is not None:
             ids = [first, *ids]
     return torch.tensor(ids, dtype=torch.long)

@@ -1,7 +1,7 @@
 // One graph's header: its prompt, model, transcoder, settings, scores and size.
 //
-// n_layers comes from the Model node when present, else from the graph's logit nodes (whose layer
-// is the model's layer count).
+// n_layers is the graph's own, else the Model node's, else the layer of the graph's logit nodes
+// (which is the model's layer count).
 // @param graph str  The graph uid.
 // @column graph_uid  The graph.
 // @column prompt_uid  Its prompt.
@@ -11,6 +11,7 @@
 // @column model_uid  The model.
 // @column transcoder_uid  The transcoder.
 // @column n_layers  Transformer layers of the model.
+// @column prompt_tokens  The prompt's tokens, by position.
 // @column status  "complete" or "failed".
 // @column error  Why the graph failed (failed graphs only).
 // @column replacement_score  Replacement score.
@@ -34,7 +35,8 @@ RETURN
   pr.answer AS answer,
   g.model_uid AS model_uid,
   g.transcoder_uid AS transcoder_uid,
-  coalesce(m.n_layers, logit_layer) AS n_layers,
+  coalesce(g.n_layers, m.n_layers, logit_layer) AS n_layers,
+  g.prompt_tokens AS prompt_tokens,
   g.status AS status,
   g.error AS error,
   g.replacement_score AS replacement_score,

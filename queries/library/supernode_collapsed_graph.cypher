@@ -18,15 +18,17 @@ WITH COLLECT {
     WHERE $supernodes IS NULL OR s.name IN $supernodes
   RETURN [f.uid, s.name] ORDER BY s.name
 } AS members
-MATCH (g:Graph {uid: $graph})-[:HAS_NODE]->(a)-[r:ATTR]->(b)
+MATCH (g:Graph {uid: $graph})-[:HAS_NODE]->(a)
   WHERE g.status = 'complete'
-WITH r,
-  head([m IN members WHERE m[0] = a.feature_uid | m[1]]) AS sa,
-  head([m IN members WHERE m[0] = b.feature_uid | m[1]]) AS sb, a, b
+WITH members, a, a.feature_uid AS a_uid
+WITH members, a, head([m IN members WHERE m[0] = a_uid | m[1]]) AS sa
+MATCH (a)-[r:ATTR]->(b)
+WITH members, a, sa, r.weight AS w, b, b.feature_uid AS b_uid
+WITH a, sa, w, b, head([m IN members WHERE m[0] = b_uid | m[1]]) AS sb
 WITH coalesce(sa, a.node_id) AS source, coalesce(sb, b.node_id) AS target,
   CASE WHEN sa IS NULL THEN a.kind ELSE 'supernode' END AS source_kind,
   CASE WHEN sb IS NULL THEN b.kind ELSE 'supernode' END AS target_kind,
-  sum(r.weight) AS weight, count(r) AS n_edges
+  sum(w) AS weight, count(*) AS n_edges
   WHERE source <> target
 WITH target, collect([source, source_kind, weight, n_edges]) AS inputs, target_kind,
   sum(abs(weight)) AS total

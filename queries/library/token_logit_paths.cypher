@@ -28,10 +28,10 @@
 // @column labels  Labels of the intermediate features, in order.
 // @column weights  Raw edge weights along the path.
 // @column shares  Normalised edge weights along the path.
-MATCH (l:Node {token: $logit})
-  WHERE l:LogitNode AND ($graph IS NULL OR l.graph_uid = $graph)
-MATCH (t:Node {token: $token})
-  WHERE t:TokenNode AND t.graph_uid = l.graph_uid
+MATCH (l:LogitNode {token: $logit})
+  WHERE $graph IS NULL OR l.graph_uid = $graph
+MATCH (t:TokenNode {token: $token})
+  WHERE t.graph_uid = l.graph_uid
 WITH l, collect(t) AS starts, min(t.position) AS min_pos
 MATCH (g:Graph {uid: l.graph_uid})
   WHERE g.status = 'complete'

@@ -2,9 +2,10 @@
 
 Runs under `.venv-peer` (circuit-tracer pins transformers<=4.57.3, which conflicts with ours), so it
 imports only circuit_tracer, torch and transformers, never `circuitmap`. `bench/attribution.py`
-starts it in its own process so its peak memory is measured alone.
+starts it in its own process so its peak memory is measured alone. (It lives in bench/peer/ so
+that `make bench`, which runs every bench/*.py script under .venv, leaves it alone.)
 
-    .venv-peer/bin/python bench/peer_circuit_tracer.py --model DIR --transcoders DIR \
+    .venv-peer/bin/python bench/peer/run_circuit_tracer.py --model DIR --transcoders DIR \
         --prompts prompts.json --out graphs.pt [--batch-size 64 --max-feature-nodes N ...]
 
 The model directory is a local Hugging Face model (nnsight backend: it takes a local directory as

@@ -1,0 +1,304 @@
+"""The ingest worker: corpus -> claimed prompts -> computed graphs -> Neo4j, without loss.
+
+The main thread claims each prompt (ingest.claims), submits it to an executor (this process, a
+process pool or Ray) and hands finished graphs to a writer thread through a small bounded queue,
+so writing one graph overlaps computing the next and memory stays flat however long the corpus.
+A prompt whose computation fails is recorded as a failed graph with its error and the run goes on.
+When Neo4j is unreachable, every database call waits with exponential backoff, says what it is
+waiting for, and carries on when the server is back; a graph is one transaction, so nothing is
+lost or half-written meanwhile. A heartbeat thread renews this worker's claims while it holds them.
+Prompts another live worker holds are revisited at the end, until they are done.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from neo4j import Driver
+from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired, TransientError
+
+from circuitmap.records import GraphRecord
+from ingest.claims import BUSY, CLAIMED, DONE, Claims
+from ingest.compute import Executor
+from ingest.corpus import PromptRecord
+from ingest.spec import GraphSpec
+from ingest.writer import GraphWriter, WriteResult
+
+UNREACHABLE = (ServiceUnavailable, SessionExpired, ConnectionError)
+MAX_LISTED_FAILURES = 1000
+T = TypeVar("T")
+
+
+@dataclass
+class WorkerOptions:
+    retry_failed: bool = False
+    lease_s: float = 120.0  # claim lease; renewed every lease/3 while held
+    max_wait_s: float = 3600.0  # give up when Neo4j stays unreachable this long
+    busy_poll_s: float = 2.0  # how often to look again at prompts other workers hold
+    queue_size: int = 2  # computed graphs waiting for the writer
+
+
+@dataclass
+class Failure:
+    line: int
+    prompt_uid: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"line {self.line} ({self.prompt_uid}): {self.error}"
+
+
+@dataclass
+class RunSummary:
+    written: int = 0  # new complete graphs
+    failed: int = 0  # new failed graphs (errors recorded)
+    already_done: int = 0  # complete before this run
+    already_failed: int = 0  # failed before this run, not retried
+    nodes: int = 0
+    edges: int = 0
+    seconds: float = 0.0
+    write_seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def prompts(self) -> int:
+        return self.written + self.failed + self.already_done + self.already_failed
+
+    @property
+    def edges_per_s(self) -> float:
+        return self.edges / self.seconds if self.seconds else 0.0
+
+    @property
+    def prompts_per_s(self) -> float:
+        return (self.written + self.failed) / self.seconds if self.seconds else 0.0
+
+
+class Reporter:
+    """Progress hooks; the CLI's rich progress bar implements them, tests use this no-op."""
+
+    def advance(self, status: str, edges: int) -> None:
+        pass
+
+    def log(self, message: str) -> None:
+        pass
+
+
+class Worker:
+    def __init__(
+        self,
+        driver: Driver,
+        executor: Executor,
+        *,
+        database: str | None = None,
+        options: WorkerOptions | None = None,
+        writer: GraphWriter | None = None,
+        reporter: Reporter | None = None,
+        where: str = "Neo4j",
+    ):
+        self.executor = executor
+        self.spec: GraphSpec = executor.spec
+        self.options = options or WorkerOptions()
+        self.writer = writer or GraphWriter(driver, database)
+        self.claims = Claims(driver, database, lease_s=self.options.lease_s)
+        self.reporter = reporter or Reporter()
+        self.where = where
+        self.summary = RunSummary()
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue(self.options.queue_size)
+        self._fatal: BaseException | None = None
+        self._stop = threading.Event()
+
+    def run(self, prompts: Iterable[PromptRecord]) -> RunSummary:
+        """Compute and write every prompt's graph; returns the summary (also on interrupt)."""
+        start = time.perf_counter()
+        threads = [
+            threading.Thread(target=self._write_loop, name="writer", daemon=True),
+            threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        in_flight: deque[tuple[PromptRecord, Future[GraphRecord]]] = deque()
+        busy: list[PromptRecord] = []
+        try:
+            for prompt in prompts:
+                self._offer(prompt, in_flight, busy)
+            while busy:
+                self._drain(in_flight, 0)
+                self._wait_writer_idle()
+                time.sleep(self.options.busy_poll_s)
+                waiting, busy = busy, []
+                for prompt in waiting:
+                    self._offer(prompt, in_flight, busy)
+            self._drain(in_flight, 0)
+            self._put(None)
+            threads[0].join()
+        finally:
+            self._stop.set()
+            for _, future in in_flight:
+                future.cancel()
+            with self._lock:
+                unwritten = list(self._held)
+            if unwritten and self._fatal is None:
+                self._call(lambda: self.claims.release(unwritten), "release claims")
+            self.summary.seconds = time.perf_counter() - start
+        if self._fatal is not None:
+            raise self._fatal
+        return self.summary
+
+    def _offer(
+        self,
+        prompt: PromptRecord,
+        in_flight: deque[tuple[PromptRecord, Future[GraphRecord]]],
+        busy: list[PromptRecord],
+    ) -> None:
+        uid = self.spec.graph_uid(prompt.uid)
+        state = self._call(
+            lambda: self.claims.take(uid, self.options.retry_failed), f"claim {prompt.uid}"
+        )
+        if state == CLAIMED:
+            with self._lock:
+                self._held.add(uid)
+            in_flight.append((prompt, self.executor.submit(prompt.text)))
+            self._drain(in_flight, self.executor.capacity - 1)
+        elif state == BUSY:
+            busy.append(prompt)
+        else:
+            with self._lock:
+                if state == DONE:
+                    self.summary.already_done += 1
+                else:
+                    self.summary.already_failed += 1
+            self.reporter.advance("skipped", 0)
+
+    def _drain(self, in_flight: deque[tuple[PromptRecord, Future[GraphRecord]]], keep: int) -> None:
+        """Hand the oldest computations to the writer until at most `keep` are in flight."""
+        while len(in_flight) > keep:
+            prompt, future = in_flight.popleft()
+            try:
+                graph = future.result()
+                self._check_spec(graph)
+                self._put((prompt, graph, None))
+            except Exception as error:  # any compute error becomes a failed graph
+                self._put((prompt, None, _describe(error)))
+
+    def _check_spec(self, graph: GraphRecord) -> None:
+        got = GraphSpec.of(graph)
+        if got.hash != self.spec.hash:
+            raise ValueError(
+                f"computed graph has model {got.model!r}, transcoder {got.transcoder!r} and "
+                f"settings {got.settings_json}, not the run's ({self.spec.settings_json})"
+            )
+
+    def _put(self, item: object) -> None:
+        while True:
+            if self._fatal is not None:
+                raise self._fatal
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _wait_writer_idle(self) -> None:
+        while self._queue.unfinished_tasks and self._fatal is None:
+            time.sleep(0.05)
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                self._write(*item)
+            except BaseException as error:  # stop the run: the main thread re-raises it
+                self._fatal = error
+                return
+            finally:
+                self._queue.task_done()
+
+    def _write(self, prompt: PromptRecord, graph: GraphRecord | None, error: str | None) -> None:
+        result: WriteResult | None = None
+        if graph is not None:
+            try:
+                result = self._call(lambda: self.writer.write_graph(prompt, graph), "write")
+            except (ValueError, Neo4jError) as write_error:  # a bad graph, not a lost server
+                error = f"write failed: {_describe(write_error)}"
+        if result is None:
+            failure = error or "unknown error"
+            result = self._call(
+                lambda: self.writer.write_failure(prompt, self.spec, failure), "write"
+            )
+        with self._lock:
+            self._held.discard(result.graph_uid)
+            s = self.summary
+            s.write_seconds += result.seconds
+            if result.status == "written":
+                s.written += 1
+                s.nodes += result.n_nodes
+                s.edges += result.n_edges
+            elif result.status == "failed":
+                s.failed += 1
+                if len(s.failures) < MAX_LISTED_FAILURES:
+                    s.failures.append(Failure(prompt.line, prompt.uid, error or ""))
+            else:
+                s.already_done += 1
+        self.reporter.advance(result.status, result.n_edges)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.options.lease_s / 3):
+            with self._lock:
+                held = list(self._held)
+            try:
+                self.claims.renew(held)
+            except (Neo4jError, OSError, ServiceUnavailable) as error:
+                self.reporter.log(f"could not renew claims ({_describe(error)}); will retry")
+
+    def _call(self, fn: Callable[[], T], what: str) -> T:
+        return with_backoff(fn, what, self.options.max_wait_s, self.reporter.log, self.where)
+
+
+def with_backoff(
+    fn: Callable[[], T],
+    what: str,
+    max_wait_s: float = 3600.0,
+    log: Callable[[str], None] = print,
+    where: str = "Neo4j",
+) -> T:
+    """Run a database call; while Neo4j is unreachable, wait with exponential backoff (<= 30 s)."""
+    delay, waited = 1.0, 0.0
+    while True:
+        try:
+            return fn()
+        except (*UNREACHABLE, TransientError) as error:
+            if _too_big(error):
+                raise
+            if waited >= max_wait_s:
+                raise ServiceUnavailable(
+                    f"{where} unreachable for {waited:.0f} s; giving up ({what})"
+                ) from error
+            log(
+                f"waiting for {where} to {what}: {_describe(error)}; "
+                f"retry in {delay:.0f} s (waited {waited:.0f} s)"
+            )
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 30.0)
+
+
+def _too_big(error: BaseException) -> bool:
+    """A graph too large for the server's transaction memory: retrying will not help."""
+    return "MemoryPoolOutOfMemoryError" in str(getattr(error, "code", "") or "")
+
+
+def _describe(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error) or ""
+    first_line = message.strip().splitlines()[0] if message.strip() else ""
+    return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__

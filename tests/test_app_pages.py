@@ -1,0 +1,259 @@
+"""Every dashboard page through streamlit's AppTest, against a real Neo4j holding graphs written by
+ingest's writer: no exceptions, the expected elements, and selection through session state."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.data.graphs import load_graph
+from app.graphview.state import GraphViewState
+from queries import supernodes
+from tests.app_fixtures import FAILURE, clear_app_caches, open_page, texts, wipe, write_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(neo4j_driver):
+    wipe(neo4j_driver)
+    yield write_corpus(neo4j_driver)
+    wipe(neo4j_driver)
+
+
+def ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_overview_shows_counts_scores_and_failures(corpus):
+    at = open_page("views/overview.py")
+    ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Complete graphs"] == "6" and metrics["Failed graphs"] == "1"
+    assert len(at.get("plotly_chart")) == 2  # score and size distributions
+    recent = at.dataframe(key="ov_recent").value
+    assert set(recent["status"]) == {"complete", "failed"}
+    assert FAILURE in set(at.dataframe(key="ov_failed").value["error"])
+
+
+def test_prompts_filters_and_opens_a_graph(corpus):
+    at = open_page("views/prompts.py")
+    ok(at)
+    assert len(at.dataframe(key="pr_table").value) == 6
+    at.text_input(key="pr_text").set_value("capital")
+    at.selectbox(key="pr_tag").select("two-hop")
+    next(b for b in at.button if b.label == "Search").click().run()
+    ok(at)
+    found = at.dataframe(key="pr_table").value
+    assert len(found) == 2 and found["prompt"].str.contains("capital").all()
+    at.button(key="pr_open").click().run()
+    ok(at)
+    assert "the capital of the state containing" in texts(at)  # the graph view's header
+
+
+def test_graph_view_header_logits_and_empty_side_pane(corpus):
+    at = open_page("views/graph.py", graph=corpus.graphs[0])
+    ok(at)
+    shown = texts(at)
+    assert corpus.prompts[0]["text"] in shown
+    assert {"Replacement score", "Completeness score"} <= {m.label for m in at.metric}
+    assert len(at.get("plotly_chart")) == 1
+    logits = at.dataframe(key="gv_logits").value
+    assert corpus.prompts[0]["answer"] == logits["token"].iloc[0]
+    assert logits["probability"].is_monotonic_decreasing
+    assert "Select a node" in shown
+
+
+def test_selecting_a_node_shows_its_connections_and_goes_to_the_url(corpus):
+    at = open_page("views/graph.py", graph=corpus.graphs[0])
+    at.selectbox(key="gv_find").select(corpus.hub).run()
+    ok(at)
+    assert at.query_params["sel"] == [corpus.hub] or at.query_params["sel"] == corpus.hub
+    tab_labels = [t.label for t in at.tabs]
+    assert any(label.startswith("Inputs (") and label != "Inputs (0)" for label in tab_labels)
+    inputs = at.dataframe(key=f"gv_in_{corpus.hub}").value
+    assert inputs["weight"].abs().is_monotonic_decreasing
+    assert abs(inputs["share"].sum() - 1.0) < 1e-6  # every input of the node is listed
+    at.button(key="gv_clear").click().run()
+    assert "sel" not in at.query_params
+
+
+def test_pins_groups_and_threshold_live_in_the_url(corpus):
+    at = open_page("views/graph.py", graph=corpus.graphs[0], sel=corpus.hub)
+    at.button(key="gv_pin_toggle").click().run()
+    ok(at)
+    at.selectbox(key="gv_find").select(_first_input(at, corpus.hub)).run()
+    at.button(key="gv_pin_toggle").click().run()
+    state = _state(at)
+    assert len(state.pinned) == 2 and corpus.hub in state.pinned
+    assert len(at.get("plotly_chart")) == 2  # the pinned subgraph is drawn
+    at.multiselect(key="gv_group_members").set_value(state.pinned)
+    at.text_input(key="gv_group_name").set_value("Hub pair")
+    next(b for b in at.button if b.label == "Group").click().run()
+    ok(at)
+    assert _state(at).groups == {"Hub pair": state.pinned}
+    at.slider(key="gv_thr").set_value(0.3).run()
+    ok(at)
+    assert _state(at).threshold == 0.3
+    reopened = open_page("views/graph.py", **_state(at).to_params())  # a shared link
+    ok(reopened)
+    assert reopened.slider(key="gv_thr").value == 0.3
+    assert "Hub pair" in texts(reopened)
+
+
+def test_group_saved_as_supernode(corpus, neo4j_driver):
+    hub_feature = _a_feature_node(corpus)
+    state = GraphViewState(graph=corpus.graphs[0], pinned=[hub_feature])
+    state.group("view group", [hub_feature])
+    at = open_page("views/graph.py", **state.to_params())
+    ok(at)
+    at.button(key="gv_save_view-group").click().run()
+    ok(at)
+    saved = supernodes.get_supernode(neo4j_driver, "view-group")
+    assert saved is not None and len(saved.members) == 1
+    supernodes.delete_supernode(neo4j_driver, "view-group")
+
+
+def test_too_big_graph_gives_a_message_not_a_chart(corpus, monkeypatch):
+    monkeypatch.setenv("CIRCUITMAP_APP_MAX_NODES", "20")
+    at = open_page("views/graph.py", graph=corpus.graphs[0])
+    assert not at.exception
+    assert "more than the 20 the view draws" in texts(at)
+    assert not at.get("plotly_chart")
+
+
+def test_unknown_graph_is_a_clear_message(corpus):
+    at = open_page("views/graph.py", graph="no-such-graph")
+    assert not at.exception
+    assert "no graph with uid 'no-such-graph'" in " ".join(e.value for e in at.error)
+
+
+def test_feature_page_label_contexts_and_corpus(corpus, neo4j_driver):
+    at = open_page("views/feature.py", feature=corpus.feature_uid)
+    ok(at)
+    assert at.title[0].value.startswith("Feature L")
+    appearances = at.dataframe(key="ft_graphs").value
+    assert corpus.prompts[0]["text"] in set(appearances["prompt"])
+    assert any(t.label.startswith("Strongest inputs") for t in at.tabs)
+    at.text_input(key=f"ft_label_{corpus.feature_uid}").set_value("says the capital")
+    next(b for b in at.button if b.label == "Save label").click().run()
+    ok(at)
+    assert "Label saved" in texts(at)
+    records, _, _ = neo4j_driver.execute_query(
+        "MATCH (f:Feature {uid: $uid}) RETURN f.label AS label", uid=corpus.feature_uid
+    )
+    assert records[0]["label"] == "says the capital"
+
+
+def test_workbench_runs_a_path_query_draws_a_path_and_makes_a_supernode(corpus, neo4j_driver):
+    at = open_page("views/workbench.py", query="token_logit_paths")
+    ok(at)
+    at.text_input(key="wb_p_token_logit_paths_token").set_value("<bos>")
+    at.text_input(key="wb_p_token_logit_paths_logit").set_value(corpus.prompts[0]["answer"])
+    at.number_input(key="wb_p_token_logit_paths_min_strength").set_value(0.0)
+    next(b for b in at.button if b.label == "Run").click().run()
+    ok(at)
+    table = at.dataframe(key="wb_table").value
+    assert len(table) > 0 and {"node_ids", "strength"} <= set(table.columns)
+    assert at.get("plotly_chart")  # the path, drawn
+    at.text_input(key="wb_sn_name").set_value("on-paths")
+    next(b for b in at.button if b.label == "Create supernode").click().run()
+    ok(at)
+    made = supernodes.get_supernode(neo4j_driver, "on-paths")
+    assert made is not None and made.members
+    supernodes.delete_supernode(neo4j_driver, "on-paths")
+
+
+def test_workbench_refuses_writes_and_saves_read_queries(corpus, neo4j_driver):
+    at = open_page("views/workbench.py")
+    at.segmented_control(key="wb_mode").set_value("Write Cypher").run()
+    at.text_area(key="wb_cypher").set_value("MATCH (n) DETACH DELETE n")
+    next(b for b in at.button if b.label == "Run").click().run()
+    assert not at.exception
+    assert "refused" in " ".join(e.value for e in at.error)
+    at = open_page("views/workbench.py")
+    at.segmented_control(key="wb_mode").set_value("Write Cypher").run()
+    at.text_area(key="wb_cypher").set_value(
+        "MATCH (f:Feature) RETURN f.uid AS feature_uid ORDER BY f.uid LIMIT 3"
+    )
+    at.text_input(key="wb_save_name").set_value("three_features")
+    next(b for b in at.button if b.label == "Save query").click().run()
+    ok(at)
+    picked = open_page("views/workbench.py", query="saved:three_features")
+    ok(picked)
+    next(b for b in picked.button if b.label == "Run").click().run()
+    assert len(picked.dataframe(key="wb_table").value) == 3
+
+
+def test_supernodes_page_lists_refreshes_and_collapses(corpus, neo4j_driver):
+    members = [corpus.feature_uid]
+    supernodes.create_supernode(neo4j_driver, "hub-group", members=members, description="test")
+    clear_app_caches()
+    at = open_page("views/supernodes.py", supernode="hub-group")
+    ok(at)
+    assert "hub-group" in set(at.dataframe(key="sn_table").value["name"])
+    assert list(at.dataframe(key="sn_members").value["feature_uid"]) == members
+    at.selectbox(key="sn_graph").select(corpus.graphs[0]).run()
+    ok(at)
+    assert at.get("plotly_chart")  # the collapsed graph
+    assert "1 supernode(s)" in texts(at)
+    supernodes.delete_supernode(neo4j_driver, "hub-group")
+
+
+def test_compare_shows_two_graphs_and_their_difference(corpus):
+    at = open_page("views/compare.py", a=corpus.graphs[0], b=corpus.graphs[3])
+    ok(at)
+    assert len(at.get("plotly_chart")) == 2
+    counts = at.dataframe(key="cmp_counts").value
+    assert {"only_in_a", "only_in_b"} <= set(counts["change"])
+    shown = texts(at)
+    assert corpus.prompts[0]["text"] in shown and corpus.prompts[3]["text"] in shown
+
+
+def test_interventions_explain_missing_weights(corpus):
+    at = open_page("views/interventions.py", graph=corpus.graphs[0])
+    ok(at)
+    assert "need its weights on this machine" in texts(at)
+
+
+def test_every_page_says_when_neo4j_is_down(corpus, monkeypatch):
+    monkeypatch.setenv("NEO4J_URI", "bolt://127.0.0.1:9")
+    monkeypatch.setenv("NEO4J_PASSWORD", "unused")
+    clear_app_caches()
+    try:
+        for page in PAGES:
+            at = open_page(page, graph=corpus.graphs[0])
+            assert not at.exception, page
+            assert "Neo4j is not reachable" in " ".join(e.value for e in at.error), page
+    finally:
+        clear_app_caches()
+
+
+PAGES = [
+    "views/overview.py",
+    "views/prompts.py",
+    "views/graph.py",
+    "views/feature.py",
+    "views/workbench.py",
+    "views/supernodes.py",
+    "views/compare.py",
+    "views/interventions.py",
+]
+
+
+def _state(at) -> GraphViewState:
+    params = {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    return GraphViewState.from_params(params)
+
+
+def _first_input(at, node_id: str) -> str:
+    """The strongest input of `node_id`, read from the side pane's own table."""
+    state = _state(at)
+    edges = load_graph(state.graph).edges
+    inputs = edges[edges["target"] == node_id]
+    return inputs.reindex(inputs["weight"].abs().sort_values(ascending=False).index)["source"].iloc[
+        0
+    ]
+
+
+def _a_feature_node(corpus) -> str:
+    nodes = load_graph(corpus.graphs[0]).nodes
+    return nodes.loc[nodes["kind"] == "feature", "node_id"].iloc[0]
