@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml | system-deps
 # System packages that features need beyond the machine's Java and Maven go here
 # (e.g. Debian's chromium for the Playwright browser tests: apt-get install -y chromium).
 system-deps:
-	@true
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq chromium; } || echo "warning: could not install Debian's chromium: the browser test (tests/test_app_browser.py) will be skipped" >&2
 
 # circuit-tracer 0.5.0 is the reference our attribution graphs must equal (tests/
 # test_equality_circuit_tracer.py, bench/attribution.py), but it pins transformers<=4.57.3 and

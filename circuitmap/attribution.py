@@ -83,6 +83,26 @@ class AttributionGraph:
 
 
 @dataclass(frozen=True)
+class _Chunks:
+    """The feature sources writing to one output layer, cut into chunks of one position."""
+
+    width: int
+    decoders: torch.Tensor  # [chunks, width, d] activation-scaled decoder vectors
+    positions: torch.Tensor  # [chunks] ascending
+    rows: torch.Tensor  # [chunks * width] score-buffer row of each slot
+
+
+def _chunk_width(counts: torch.Tensor) -> int:
+    """Rows per chunk for features counted per position: the widest (better matmuls) that pads
+    the total by at most a quarter, at least 16."""
+    total = int(counts.sum())
+    for width in (256, 128, 64, 32):
+        if int((-(-counts // width)).sum()) * width <= 1.25 * total:
+            return width
+    return 16
+
+
+@dataclass(frozen=True)
 class _Norm:
     spec: NormSpec
     scale: torch.Tensor  # [n, 1]
@@ -147,45 +167,49 @@ class DirectEffects:
         self._pack_decoders(tc, features, values)
 
     def _pack_decoders(self, tc, features: torch.Tensor, values: torch.Tensor) -> None:
-        """Lay the features out per position: slot (p, off_l + j) holds the j-th active feature
-        of layer l at position p, W = sum_l kmax_l slots per position. Per output layer m, keep
-        the activation-scaled decoder vectors of the layers writing to m, [n, slots, d], over the
-        contiguous slot range [lo_m, hi_m) of those layers."""
-        n, L = self.n_pos, self.n_layers
-        layer, pos = features[:, 0], features[:, 1]  # sorted by (layer, position, index)
-        counts = torch.zeros(L, n, dtype=torch.long, device=features.device)
-        counts.index_put_((layer, pos), torch.ones_like(layer), accumulate=True)
-        kmax = counts.amax(dim=1)  # [L]
-        offsets = kmax.cumsum(0) - kmax
-        flat_counts = counts.flatten()
-        group_start = (flat_counts.cumsum(0) - flat_counts)[layer * n + pos]
-        slot = offsets[layer] + torch.arange(len(layer), device=layer.device) - group_start
-        self.width = int(kmax.sum())
-        self.flat = (pos * self.width + slot).to(self.device)  # each feature's slot, flattened
-        self.positions = pos.to(self.device)
-        self.slot_ranges: list[tuple[int, int] | None] = []
-        self.decoders: list[torch.Tensor | None] = []
-        vecs = [None] * L
+        """Lay the feature sources out for batched scoring.
+
+        Scores live in a position-major buffer (rows ordered by position, then layer, index). At
+        one position the features writing to output layer m are consecutive rows, so per m they
+        are cut into chunks of `width_m` rows at one position each; a chunk is scored by one
+        matmul with that position's gradient, all chunks of m by one bmm. Chunks are padded with
+        zero decoders (their rows may run into the next features', which adding 0 leaves alone)."""
+        n, L, K = self.n_pos, self.n_layers, len(features)
+        layer, pos = features[:, 0].cpu(), features[:, 1].cpu()  # sorted (layer, pos, index)
+        by_pos = torch.argsort(pos, stable=True)  # position-major order of the features
+        self.row_of = torch.empty(K, dtype=torch.long)
+        self.row_of[by_pos] = torch.arange(K)
+        self.row_of = self.row_of.to(self.device)
+        vecs: list[torch.Tensor | None] = [None] * L
         for source in range(L):
-            mask = layer == source
+            mask = (layer == source).to(features.device)
             if mask.any():
                 v = tc.decoder_vectors(source, features[mask, 2]).detach()
                 vecs[source] = (v * values[mask].to(v.dtype)[:, None, None]).to(self.dtype)
-        kmax, offsets = kmax.tolist(), offsets.tolist()
+        self.chunks: list[_Chunks | None] = []
         for m in range(L):
             writers = [s for s in range(m + 1) if m in tc.output_layers(s) and vecs[s] is not None]
             if not writers:
-                self.slot_ranges.append(None)
-                self.decoders.append(None)
+                self.chunks.append(None)
                 continue
-            lo, hi = offsets[writers[0]], offsets[writers[-1]] + kmax[writers[-1]]
-            dec = torch.zeros(n, hi - lo, self.d_model, dtype=self.dtype, device=self.device)
-            for source in writers:
-                mask = layer == source
-                j = m - tc.output_layers(source).start
-                dec[pos[mask], slot[mask] - lo] = vecs[source][:, j].to(self.device)
-            self.slot_ranges.append((lo, hi))
-            self.decoders.append(dec)
+            cols = torch.cat([torch.nonzero(layer == s).flatten() for s in writers])
+            vec = torch.cat([vecs[s][:, m - tc.output_layers(s).start] for s in writers])
+            order = torch.argsort(self.row_of.cpu()[cols])  # position-major
+            cols, vec = cols[order], vec[order.to(vec.device)]
+            counts = torch.bincount(pos[cols], minlength=n)
+            width = _chunk_width(counts)
+            per_pos = -(-counts // width)
+            rank = torch.arange(len(cols)) - (counts.cumsum(0) - counts)[pos[cols]]
+            chunk = (per_pos.cumsum(0) - per_pos)[pos[cols]] + rank // width
+            dec = torch.zeros(int(per_pos.sum()), width, self.d_model, dtype=self.dtype)
+            dec[chunk, rank % width] = vec.cpu()
+            first_row = self.row_of.cpu()[cols][rank % width == 0]  # each chunk's first row
+            rows = (first_row[:, None] + torch.arange(width)).flatten()
+            chunk_pos = torch.repeat_interleave(torch.arange(n), per_pos)
+            self.chunks.append(
+                _Chunks(width, dec.to(self.device), chunk_pos.to(self.device), rows.to(self.device))
+            )
+        self.pad = max((c.width for c in self.chunks if c is not None), default=0)
 
     def rows(
         self,
@@ -213,9 +237,8 @@ class DirectEffects:
             b, p = b_all[logit], positions[logit]
             g[b, p] = self.final_norm.spec.transpose(vectors[logit], self.final_norm.scale[p])
         top = L - 1 if live else int(layers.max())
-        # Feature-source scores per slot, [n_used * width, B], plus one zero row for features
-        # at positions this batch does not reach.
-        scores = torch.zeros(n_used * self.width + 1, B, device=self.device)
+        # Feature-source scores, position-major [K + padding, B].
+        scores = torch.zeros(self.n_features + self.pad, B, device=self.device)
         for layer in range(top, -1, -1):
             g_in = None
             if live:  # the MLP branch: sources writing to this layer's output site, skip path
@@ -237,8 +260,7 @@ class DirectEffects:
                 g = g + self.attn_norm[layer].transpose(ov_transpose(pattern, w_v, w_o, g_attn))
         tok = self.token_offset
         result[:, tok : tok + n_used] = (g * self.tokens[:n_used]).sum(-1)
-        reached = torch.where(self.positions < n_used, self.flat, n_used * self.width)
-        result[:, : self.n_features] = scores[reached].T
+        result[:, : self.n_features] = scores[self.row_of].T
         if out is not None and result.data_ptr() != out.data_ptr():
             out[:, : self.n_cols] = result
         return result
@@ -249,12 +271,13 @@ class DirectEffects:
         n_used, B = g_site.shape[1], g_site.shape[0]
         start = self.error_offset + m * self.n_pos
         result[:, start : start + n_used] = (g_site * self.errors[m, :n_used]).sum(-1)
-        if self.decoders[m] is None:
+        if self.chunks[m] is None:
             return
-        lo, hi = self.slot_ranges[m]
-        target = scores[:-1].view(n_used, self.width, B)[:, lo:hi]  # [n, slots, B]
-        product = torch.bmm(self.decoders[m][:n_used], g_site.permute(1, 2, 0))
-        target += product.to(target.dtype)
+        c = self.chunks[m]
+        n_chunks = int(torch.searchsorted(c.positions, n_used))  # chunks this batch reaches
+        g_chunks = g_site.permute(1, 2, 0)[c.positions[:n_chunks]]  # [chunks, d, B]
+        product = torch.bmm(c.decoders[:n_chunks], g_chunks)  # [chunks, width, B]
+        scores.index_add_(0, c.rows[: n_chunks * c.width], product.view(-1, B).to(scores.dtype))
 
 
 def logit_targets(

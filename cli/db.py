@@ -41,9 +41,13 @@ def start(
     began = time.monotonic()
     try:
         with console.status("Neo4j: checking") as spinner:
-            result = server.start(
-                settings, progress=lambda msg: spinner.update(f"Neo4j: {msg}"), timeout=timeout
-            )
+
+            def progress(message: str) -> None:
+                spinner.update(f"Neo4j: {message}")
+                if not console.is_terminal and not message.startswith("downloaded "):
+                    console.print(f"Neo4j: {message}", highlight=False)  # logs get the steps
+
+            result = server.start(settings, progress=progress, timeout=timeout)
     except DbError as error:
         errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

@@ -30,7 +30,7 @@ def train(
     lr: Annotated[
         float, typer.Option(help="Adam learning rate (decays to 0 over the last 20%).")
     ] = 1e-3,
-    sparsity: Annotated[float, typer.Option(help="Final sparsity coefficient lambda.")] = 0.02,
+    sparsity: Annotated[float, typer.Option(help="Final sparsity coefficient lambda.")] = 0.005,
     sparsity_c: Annotated[float, typer.Option(help="c in tanh(c * ||W_dec|| * a).")] = 1.0,
     preact: Annotated[float, typer.Option(help="Pre-activation penalty lambda_p.")] = 3e-6,
     activation: Annotated[str, typer.Option(help="jumprelu, relu or topk.")] = "jumprelu",

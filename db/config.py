@@ -55,12 +55,23 @@ def _jvm_size(name: str, raw: str) -> str:
     return raw
 
 
+_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+
+
+def _uri(raw: str | None) -> str | None:
+    if raw and not raw.startswith(_SCHEMES):
+        raise ValueError(
+            f"NEO4J_URI must start with bolt:// or neo4j:// (or +s, +ssc), got {raw!r}"
+        )
+    return raw or None
+
+
 def load_settings() -> Settings:
     """Settings from the environment (see README, Configuration)."""
     env = os.environ
     home = env.get("CIRCUITMAP_HOME") or "~/.circuitmap"
     return Settings(
-        uri=env.get("NEO4J_URI") or None,
+        uri=_uri(env.get("NEO4J_URI")),
         user=env.get("NEO4J_USER") or "neo4j",
         password=env.get("NEO4J_PASSWORD") or None,
         database=env.get("NEO4J_DATABASE") or "neo4j",

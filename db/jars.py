@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from importlib import resources
@@ -69,10 +70,10 @@ def jars_ready(lib: Path) -> bool:
     return marker.exists() and marker.read_text().strip() == neo4j_version()
 
 
-def install_jars(lib: Path, progress: Progress) -> int:
-    """Copy Neo4j's jars into `lib` with Maven unless already there; returns bytes downloaded."""
+def install_jars(lib: Path, progress: Progress) -> None:
+    """Copy Neo4j's jars into `lib` with Maven (its local repository caches them) unless there."""
     if jars_ready(lib):
-        return 0
+        return
     mvn = shutil.which("mvn")
     if mvn is None:
         raise DbError(
@@ -90,7 +91,7 @@ def install_jars(lib: Path, progress: Progress) -> int:
         f"-DoutputDirectory={partial}", "-DincludeScope=runtime",
     ]  # fmt: skip
     progress(f"fetching Neo4j {neo4j_version()} jars from Maven Central (once)")
-    downloaded, count, tail = 0.0, 0, []
+    began, downloaded, count, tail = time.monotonic(), 0.0, 0, []
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work
     ) as proc:
@@ -105,7 +106,8 @@ def install_jars(lib: Path, progress: Progress) -> int:
     if proc.returncode != 0:
         errors = [t for t in tail if "[ERROR]" in t] or tail
         raise DbError("Maven could not fetch the Neo4j jars: " + " | ".join(errors[:3]))
+    seconds = time.monotonic() - began
+    progress(f"fetched {count} files ({downloaded / 1e6:.1f} MB) in {seconds:.0f} s")
     (partial / _MARKER).write_text(neo4j_version())
     shutil.rmtree(lib, ignore_errors=True)
     partial.rename(lib)
-    return int(downloaded)

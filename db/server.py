@@ -124,7 +124,7 @@ def status(settings: Settings) -> Status:
         return Status("stopped", settings.local_uri)
     bolt = _bolt(settings.local_uri, settings.user, local_password(settings))
     state = {"ok": "running", "auth": "auth-failed"}.get(bolt, "starting")
-    detail = "the server's password differs from NEO4J_PASSWORD" if bolt == "auth" else ""
+    detail = "Bolt answers but refuses our password" if bolt == "auth" else ""
     return Status(state, settings.local_uri, pid, detail)
 
 
@@ -138,8 +138,7 @@ def start(settings: Settings, progress: Progress = lambda _: None, timeout: floa
         if current.state == "stopped":
             _check_port_free(settings.port)
             java = java_executable()
-            if install_jars(layout.lib, progress):
-                layout.class_archive.unlink(missing_ok=True)
+            install_jars(layout.lib, progress)  # a new lib/ also drops the old class archive
             _write_config(settings, layout)
             password = _ensure_password(settings, layout, java)
             progress(f"starting Neo4j {neo4j_version()} on {settings.local_uri}")
@@ -159,10 +158,11 @@ def stop(settings: Settings, timeout: float = 60) -> bool:
         pid = _recorded_pid(layout)
         if pid is None:
             return False
-        os.kill(pid, signal.SIGTERM)
-        if not _wait_dead(pid, timeout):
-            os.kill(pid, signal.SIGKILL)
-            _wait_dead(pid, 10)
+        with suppress(ProcessLookupError):  # it may die on its own meanwhile
+            os.kill(pid, signal.SIGTERM)
+            if not _wait_dead(pid, timeout):
+                os.kill(pid, signal.SIGKILL)
+                _wait_dead(pid, 10)
         layout.pid_file.unlink(missing_ok=True)
         return True
 

@@ -41,6 +41,7 @@ class WorkerOptions:
     retry_failed: bool = False
     lease_s: float = 120.0  # claim lease; renewed every lease/3 while held
     max_wait_s: float = 3600.0  # give up when Neo4j stays unreachable this long
+    max_backoff_s: float = 30.0  # longest pause between two attempts
     busy_poll_s: float = 2.0  # how often to look again at prompts other workers hold
     queue_size: int = 2  # computed graphs waiting for the writer
 
@@ -262,7 +263,8 @@ class Worker:
                 self.reporter.log(f"could not renew claims ({_describe(error)}); will retry")
 
     def _call(self, fn: Callable[[], T], what: str) -> T:
-        return with_backoff(fn, what, self.options.max_wait_s, self.reporter.log, self.where)
+        o = self.options
+        return with_backoff(fn, what, o.max_wait_s, self.reporter.log, self.where, o.max_backoff_s)
 
 
 def with_backoff(
@@ -271,8 +273,9 @@ def with_backoff(
     max_wait_s: float = 3600.0,
     log: Callable[[str], None] = print,
     where: str = "Neo4j",
+    max_backoff_s: float = 30.0,
 ) -> T:
-    """Run a database call; while Neo4j is unreachable, wait with exponential backoff (<= 30 s)."""
+    """Run a database call; while Neo4j is unreachable, wait with exponential backoff."""
     delay, waited = 1.0, 0.0
     while True:
         try:
@@ -290,7 +293,7 @@ def with_backoff(
             )
             time.sleep(delay)
             waited += delay
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, max_backoff_s)
 
 
 def _too_big(error: BaseException) -> bool:

@@ -25,15 +25,13 @@ FAILURE = "prompt has 99 tokens, more than the maximum 64"
 class Corpus:
     graphs: list[str]  # complete graph uids, in prompt order
     prompts: list[dict]
-    hub: str  # the node with most inputs in graphs[0]
+    hub: str  # the feature node with most inputs in graphs[0]
     feature_uid: str  # a catalog feature of graphs[0]
 
 
 def wipe(driver: Driver) -> None:
     with driver.session(database=database_name()) as session:
-        session.run(
-            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS"
-        ).consume()
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS").consume()
     clear_app_caches()
 
 
@@ -58,7 +56,7 @@ def write_corpus(driver: Driver, n: int = 6, config: SyntheticConfig = SMALL) ->
     failed = PromptRecord.make("a prompt that was far too long", tags=["two-hop"])
     writer.write_failure(failed, GraphSpec("synthetic-model", "synthetic-clt", {}), FAILURE)
     first = records[0]
-    targets = first.edge_target.tolist()
+    targets = [t for t in first.edge_target.tolist() if first.nodes[t].kind == "feature"]
     hub = first.nodes[max(set(targets), key=targets.count)].node_id
     feature = next(node for node in first.nodes if node.kind == "feature")
     clear_app_caches()
@@ -94,3 +92,13 @@ def texts(at: AppTest) -> str:
     parts += [f"{m.label} {m.value}" for m in at.metric]
     parts += [t.label for t in at.tabs]
     return "\n".join(parts)
+
+
+def table(at: AppTest, *columns: str, without: tuple[str, ...] = ()):
+    """The first table showing all `columns` and none of `without` (tables without selection have
+    no key in AppTest)."""
+    for frame in at.dataframe:
+        names = set(frame.value.columns)
+        if set(columns) <= names and not names & set(without):
+            return frame.value
+    raise AssertionError(f"no table with columns {columns}")

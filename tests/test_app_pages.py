@@ -8,7 +8,15 @@ import pytest
 from app.data.graphs import load_graph
 from app.graphview.state import GraphViewState
 from queries import supernodes
-from tests.app_fixtures import FAILURE, clear_app_caches, open_page, texts, wipe, write_corpus
+from tests.app_fixtures import (
+    FAILURE,
+    clear_app_caches,
+    open_page,
+    table,
+    texts,
+    wipe,
+    write_corpus,
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +37,9 @@ def test_overview_shows_counts_scores_and_failures(corpus):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Complete graphs"] == "6" and metrics["Failed graphs"] == "1"
     assert len(at.get("plotly_chart")) == 2  # score and size distributions
-    recent = at.dataframe(key="ov_recent").value
+    recent = table(at, "status", "created_at")
     assert set(recent["status"]) == {"complete", "failed"}
-    assert FAILURE in set(at.dataframe(key="ov_failed").value["error"])
+    assert FAILURE in set(table(at, "prompt", "error", without=("status",))["error"])
 
 
 def test_prompts_filters_and_opens_a_graph(corpus):
@@ -56,7 +64,7 @@ def test_graph_view_header_logits_and_empty_side_pane(corpus):
     assert corpus.prompts[0]["text"] in shown
     assert {"Replacement score", "Completeness score"} <= {m.label for m in at.metric}
     assert len(at.get("plotly_chart")) == 1
-    logits = at.dataframe(key="gv_logits").value
+    logits = table(at, "token", "probability")
     assert corpus.prompts[0]["answer"] == logits["token"].iloc[0]
     assert logits["probability"].is_monotonic_decreasing
     assert "Select a node" in shown
@@ -151,8 +159,8 @@ def test_workbench_runs_a_path_query_draws_a_path_and_makes_a_supernode(corpus, 
     at.number_input(key="wb_p_token_logit_paths_min_strength").set_value(0.0)
     next(b for b in at.button if b.label == "Run").click().run()
     ok(at)
-    table = at.dataframe(key="wb_table").value
-    assert len(table) > 0 and {"node_ids", "strength"} <= set(table.columns)
+    paths = table(at, "node_ids", "strength")
+    assert len(paths) > 0 and paths["strength"].is_monotonic_decreasing
     assert at.get("plotly_chart")  # the path, drawn
     at.text_input(key="wb_sn_name").set_value("on-paths")
     next(b for b in at.button if b.label == "Create supernode").click().run()
@@ -180,7 +188,7 @@ def test_workbench_refuses_writes_and_saves_read_queries(corpus, neo4j_driver):
     picked = open_page("views/workbench.py", query="saved:three_features")
     ok(picked)
     next(b for b in picked.button if b.label == "Run").click().run()
-    assert len(picked.dataframe(key="wb_table").value) == 3
+    assert len(table(picked, "feature_uid")) == 3
 
 
 def test_supernodes_page_lists_refreshes_and_collapses(corpus, neo4j_driver):
@@ -189,7 +197,7 @@ def test_supernodes_page_lists_refreshes_and_collapses(corpus, neo4j_driver):
     clear_app_caches()
     at = open_page("views/supernodes.py", supernode="hub-group")
     ok(at)
-    assert "hub-group" in set(at.dataframe(key="sn_table").value["name"])
+    assert "hub-group" in set(table(at, "name", "members")["name"])
     assert list(at.dataframe(key="sn_members").value["feature_uid"]) == members
     at.selectbox(key="sn_graph").select(corpus.graphs[0]).run()
     ok(at)
@@ -202,7 +210,7 @@ def test_compare_shows_two_graphs_and_their_difference(corpus):
     at = open_page("views/compare.py", a=corpus.graphs[0], b=corpus.graphs[3])
     ok(at)
     assert len(at.get("plotly_chart")) == 2
-    counts = at.dataframe(key="cmp_counts").value
+    counts = table(at, "change", "item", "rows")
     assert {"only_in_a", "only_in_b"} <= set(counts["change"])
     shown = texts(at)
     assert corpus.prompts[0]["text"] in shown and corpus.prompts[3]["text"] in shown

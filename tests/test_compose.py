@@ -32,7 +32,7 @@ def test_app_services_are_built_here_and_wait_for_a_healthy_neo4j() -> None:
     for name in ("dashboard", "ingest"):
         service = compose["services"][name]
         assert service["build"] == "."
-        assert service["command"][0] == "circuitmap"
+        assert (service.get("entrypoint") or service["command"])[0] == "circuitmap"
         assert service["environment"]["NEO4J_URI"] == "bolt://neo4j:7687"
         assert service["depends_on"]["neo4j"]["condition"] == "service_healthy"
     for volume in ("neo4j-data", "circuitmap-home"):

@@ -20,8 +20,7 @@ def test_text_jsonl_and_csv_give_the_same_prompts(tmp_path: Path) -> None:
         + "\n"
     )
     (tmp_path / "c.csv").write_text(
-        'text,tags,answer,src\n"dallas is in",one-hop,texas,3\n'
-        '"the capital of texas is","a;b",,\n'
+        'text,tags,answer,src\n"dallas is in",one-hop,texas,3\n"the capital of texas is","a;b",,\n'
     )
     text, jsonl, csv = (list(Corpus(tmp_path / f"c.{ext}")) for ext in ("txt", "jsonl", "csv"))
     assert [p.text for p in text] == [p.text for p in jsonl] == [p.text for p in csv]

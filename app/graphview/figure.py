@@ -19,6 +19,7 @@ from app.graphview.connections import node_caption
 from app.graphview.layout import band_labels
 
 SELECTED_COLOR = "#ff00ff"
+OUTLINE_COLOR = "#ea580c"
 KIND_STYLE = {  # symbol, fill colour, base size
     "token": ("square", "#475569", 13),
     "logit": ("square", "#f59e0b", 12),
@@ -39,6 +40,7 @@ class ViewMarks:
     selected: str = ""
     pinned: list[str] = field(default_factory=list)
     groups: dict[str, list[str]] = field(default_factory=dict)
+    outlined: list[str] = field(default_factory=list)  # emphasised, without drawing their edges
 
 
 def edges_to_draw(shared_edges: pd.DataFrame, marks: ViewMarks) -> pd.DataFrame:
@@ -128,9 +130,9 @@ def _sizes(placed: pd.DataFrame) -> np.ndarray:
 
 
 def _styles(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -> np.ndarray:
-    """Each node's style: selected, pinned, group:<i>, faded or normal."""
+    """Each node's style: selected, group:<i>, pinned, outlined, faded or normal."""
     group_of = {m: f"group:{i}" for i, members in enumerate(marks.groups.values()) for m in members}
-    pinned = set(marks.pinned)
+    pinned, outlined = set(marks.pinned), set(marks.outlined)
     styles = []
     for nid in placed["node_id"]:
         if nid == marks.selected:
@@ -139,6 +141,8 @@ def _styles(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -> np.
             styles.append(group_of[nid])
         elif nid in pinned:
             styles.append("pinned")
+        elif nid in outlined:
+            styles.append("outlined")
         elif marks.selected and nid not in neighbours:
             styles.append("faded")
         else:
@@ -169,6 +173,8 @@ def _node_traces(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -
             line = {"width": 2.5, "color": "#111827"}
         elif style == "pinned":
             line = {"width": 2.5, "color": "#111827"}
+        elif style == "outlined":
+            line = {"width": 1.6, "color": OUTLINE_COLOR}
         elif style == "faded":
             opacity = 0.3
         part = placed.iloc[idx]
@@ -183,7 +189,7 @@ def _node_traces(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -
                 hovertext=hover[idx],
                 hoverinfo="text",
                 text=[
-                    f"{t} {p:.0%}"
+                    f"{t} {p:.0%}" if p >= 0.01 else f"{t} <1%"
                     for t, p in zip(part["token"], part["probability"].fillna(0), strict=True)
                 ]
                 if is_logit
@@ -219,7 +225,7 @@ def graph_figure(
 ) -> go.Figure:
     """Figure of positioned nodes (`layout.layout` output) and the edges the marks call for."""
     if marks.selected not in set(placed["node_id"]):
-        marks = ViewMarks("", marks.pinned, marks.groups)
+        marks = ViewMarks("", marks.pinned, marks.groups, marks.outlined)
     drawn = edges_to_draw(shared_edges, marks)
     neighbours = set()
     if marks.selected:

@@ -191,7 +191,7 @@ def _edge_table(rows: pd.DataFrame, key: str) -> None:
         hide_index=True,
         height=min(430, 38 + 35 * len(rows)),
         column_config={
-            "node": st.column_config.TextColumn("node", width="large"),
+            "node": st.column_config.TextColumn("node", width="medium"),
             "weight": st.column_config.NumberColumn("weight", format="%+.3f", width="small"),
             "share": st.column_config.ProgressColumn(
                 "share", min_value=0.0, max_value=1.0, format="percent", width="small"

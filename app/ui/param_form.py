@@ -14,8 +14,10 @@ def param_inputs(query: LibraryQuery, key: str) -> dict[str, object]:
 
     Optional parameters left blank are not sent (their defaults apply)."""
     values: dict[str, object] = {}
-    for p in query.params:
-        value = _widget(p, f"{key}_{query.name}_{p.name}")
+    columns = st.columns(3)
+    for i, p in enumerate(query.params):
+        with columns[i % 3]:
+            value = _widget(p, f"{key}_{query.name}_{p.name}")
         if value is not None:
             values[p.name] = value
     return values

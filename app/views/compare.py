@@ -63,11 +63,11 @@ def _side(uid: str, only_here: set[str], threshold: float, key: str) -> None:
             with_shares(bundle.edges),
             bundle.n_layers,
             bundle.tokens,
-            ViewMarks("", marked, {}),
+            ViewMarks(outlined=marked),
             height=480,
         )
         st.plotly_chart(fig, key=key, config=PLOT_CONFIG)
-        st.caption(f"{len(marked)} node(s) found only in this graph are outlined.")
+        st.caption(f"{len(marked)} node(s) found only in this graph are outlined in orange.")
     top_logits(bundle.nodes, key=f"{key}_logits")
 
 

@@ -57,9 +57,7 @@ def _metric(value: object, fmt: str) -> str:
 
 
 def _appearances(uid: str) -> None:
-    order = st.segmented_control(
-        "Rank by", ["activation", "influence"], default="activation", key="ft_order"
-    )
+    order = st.radio("Rank by", ["activation", "influence"], horizontal=True, key="ft_order")
     rows = features.appearances(uid, order_by=order or "activation")
     if rows.empty:
         st.caption("This feature appears in no complete graph yet.")

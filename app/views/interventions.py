@@ -118,12 +118,15 @@ def render() -> None:
     )
     if o3.button("Run intervention", type="primary", key="iv_run", icon=":material/play_arrow:"):
         builder = interventions.load(model_path, tc_path)
-        st.session_state["iv_result"] = state.graph, interventions.compare(
-            builder,
-            str(bundle.info["prompt"]),
-            edits,
-            freeze_attention=freeze,
-            constrained=constrained,
+        st.session_state["iv_result"] = (
+            state.graph,
+            interventions.compare(
+                builder,
+                str(bundle.info["prompt"]),
+                edits,
+                freeze_attention=freeze,
+                constrained=constrained,
+            ),
         )
     graph, result = st.session_state.get("iv_result", (None, None))
     if graph == state.graph:

@@ -55,7 +55,7 @@ class TrainConfig:
     batch_tokens: int = 512
     lr: float = 1e-3
     lr_decay: float = 0.2
-    sparsity: float = 0.02
+    sparsity: float = 0.005
     sparsity_c: float = 1.0
     lambda_warmup: float = 0.75
     preact: float = 3e-6

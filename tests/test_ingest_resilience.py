@@ -1,0 +1,167 @@
+"""The worker under stress: SIGKILL mid-write then restart, two workers on one corpus, and the
+database going away mid-run. Workers run as real `circuitmap ingest` processes where it matters."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from neo4j import Driver
+
+from db import server
+from db.config import load_settings
+from db.connection import database_name, get_driver
+from db.schema import ensure_schema
+from ingest.compute import InlineExecutor
+from ingest.corpus import Corpus
+from ingest.worker import Worker, WorkerOptions
+from tests.ingest_helpers import (
+    assert_database_consistent,
+    logged_synthetic,
+    query,
+    write_corpus,
+)
+
+CLI = [sys.executable, "-c", "from cli.main import app; app()"]
+
+
+def ingest_process(corpus: Path, log: Path, *args: str, delay: float = 0.0) -> subprocess.Popen:
+    env = {**os.environ, "CM_TEST_COMPUTE_LOG": str(log), "CM_TEST_COMPUTE_DELAY": str(delay)}
+    return subprocess.Popen(
+        [*CLI, "ingest", str(corpus), "--compute", "tests.ingest_helpers:logged_synthetic", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> str:
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out
+    return out
+
+
+def complete_graphs(driver: Driver) -> int:
+    return query(driver, "MATCH (g:Graph {status: 'complete'}) RETURN count(g) AS n")[0]["n"]
+
+
+def test_sigkill_mid_write_then_restart_leaves_a_complete_database(
+    clean_db: Driver, tmp_path: Path
+) -> None:
+    ensure_schema(clean_db, database_name())
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus(corpus, 5)
+    log = tmp_path / "computed.log"
+    # Big graphs in small batches: each graph's transaction stays open for many queries.
+    args = ["--set", "n_edges=30000", "--set", "n_features=400", "--edge-batch", "1000"]
+    worker = ingest_process(corpus, log, *args)
+    deadline = time.monotonic() + 240
+    while True:
+        assert worker.poll() is None, worker.communicate()[0]
+        assert time.monotonic() < deadline, "never saw the worker writing edges"
+        writing = query(
+            clean_db,
+            "SHOW TRANSACTIONS YIELD currentQuery WHERE currentQuery CONTAINS 'ATTR {weight'"
+            " RETURN count(*) AS n",
+        )[0]["n"]
+        if writing and complete_graphs(clean_db) >= 1:
+            break
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    written = complete_graphs(clean_db)
+    assert 1 <= written < 5
+    assert_database_consistent(clean_db)  # the graph being written is absent, not partial
+
+    finish(ingest_process(corpus, log, *args))
+    assert complete_graphs(clean_db) == 5
+    assert query(clean_db, "MATCH (c:Claim) RETURN count(c) AS n")[0]["n"] == 0
+    assert_database_consistent(clean_db)
+
+
+def test_two_workers_on_one_corpus_never_compute_a_prompt_twice(
+    clean_db: Driver, tmp_path: Path
+) -> None:
+    ensure_schema(clean_db, database_name())
+    corpus = tmp_path / "corpus.jsonl"
+    rows = write_corpus(corpus, 12)
+    log = tmp_path / "computed.log"
+    args = ["--set", "n_edges=500", "--set", "n_features=40"]
+    workers = [ingest_process(corpus, log, *args, delay=0.3) for _ in range(2)]
+    for worker in workers:
+        finish(worker)
+    computed = [line.split("\t") for line in log.read_text().splitlines()]
+    per_text = Counter(text for _, text in computed)
+    assert sorted(per_text) == sorted({str(r["text"]) for r in rows})
+    assert set(per_text.values()) == {1}
+    graphs = query(clean_db, "MATCH (p:Prompt)-[:HAS_GRAPH]->(g) RETURN p.uid AS p, count(g) AS n")
+    assert len(graphs) == len({r["text"] for r in rows}) and {g["n"] for g in graphs} == {1}
+    assert_database_consistent(clean_db)
+
+
+@pytest.fixture
+def second_server(tmp_path_factory, monkeypatch):
+    """A separate local server (own home and port) that the test may stop and start."""
+    if load_settings().external:
+        pytest.skip("NEO4J_URI names a server this test cannot stop; run it on the local server")
+    home = Path(load_settings().home).with_name("ingest-restart")
+    monkeypatch.setenv("CIRCUITMAP_HOME", str(home))
+    monkeypatch.setenv("CIRCUITMAP_NEO4J_PORT", os.environ.get("CM_TEST_RESTART_PORT", "7712"))
+    settings = load_settings()
+    server.start(settings)
+    try:
+        with get_driver(settings, max_transaction_retry_time=1.0) as driver:
+            with driver.session(database=database_name()) as session:
+                session.run(
+                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS"
+                ).consume()
+            ensure_schema(driver, database_name())
+            yield settings, driver
+    finally:
+        server.stop(settings)
+
+
+def test_neo4j_stopped_and_restarted_during_a_run_loses_nothing(second_server, tmp_path) -> None:
+    settings, driver = second_server
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus(corpus, 10)
+    log = tmp_path / "computed.log"
+    os.environ["CM_TEST_COMPUTE_LOG"] = str(log)
+    os.environ["CM_TEST_COMPUTE_DELAY"] = "0.3"
+    try:
+        computer = logged_synthetic(None, None, {"n_edges": 2000, "n_features": 100})
+    finally:
+        del os.environ["CM_TEST_COMPUTE_LOG"], os.environ["CM_TEST_COMPUTE_DELAY"]
+    messages: list[str] = []
+    worker = Worker(
+        driver,
+        InlineExecutor(computer),
+        database=database_name(),
+        options=WorkerOptions(max_wait_s=300, max_backoff_s=2, busy_poll_s=0.2),
+    )
+    worker.reporter.log = messages.append
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(worker.run(Corpus(corpus))))
+    thread.start()
+    while worker.summary.written < 2:
+        assert thread.is_alive()
+        time.sleep(0.05)
+    server.stop(settings)
+    time.sleep(2)
+    server.start(settings)
+    thread.join(timeout=300)
+    print("\n".join(messages))
+    assert result, "the worker did not finish"
+    summary = result[0]
+    assert summary.written + summary.already_done == 10 and summary.failed == 0
+    assert any("waiting for Neo4j" in m for m in messages)
+    assert complete_graphs(driver) == 10
+    assert_database_consistent(driver)
