@@ -51,6 +51,10 @@ SIZES: dict[str, WorldSpec] = {
         ),
     ]
 }
+#: Feature-node caps (most influential first, as circuit-tracer's CLI does with its default of
+#: 7500) that keep the larger sizes to minutes per graph on a 2-core CPU; --max-feature-nodes
+#: overrides them.
+SIZE_CAPS: dict[str, int] = {"m": 2048, "l": 2048}
 
 
 @dataclass
@@ -234,7 +238,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-feature-nodes", type=int, default=None)
+    p.add_argument(
+        "--max-feature-nodes", type=int, default=None, help=f"default: {SIZE_CAPS}, else all"
+    )
     p.add_argument("--max-n-logits", type=int, default=10)
     p.add_argument("--desired-logit-prob", type=float, default=0.95)
     p.add_argument("--threads", type=int, default=1, help="torch threads in each tool")
@@ -273,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     kinds = ["clt", "plt"] if args.kind == "both" else [args.kind]
     rows = []
     header = (
-        f"{'size':<7}{'L':>3}{'d':>5}{'F/layer':>8}{'tokens':>8}{'nodes':>7}"
+        f"{'size':<7}{'L':>3}{'d':>5}{'F/layer':>8}{'tokens':>8}{'cap':>6}{'nodes':>7}"
         f"{'ours g/s':>10}{'ct g/s':>9}{'speedup':>8}{'(cpu)':>7}{'ours MiB':>10}{'ct MiB':>9}"
         "  equality"
     )
@@ -285,7 +291,9 @@ def main(argv: list[str] | None = None) -> None:
                 spec = replace(spec, prompt_lengths=tuple(args.prompt_lengths))
             label = f"{name}-{kind}"
             world = build_world(spec, args.root / label, args.prompts_per_length)
-            ours, peer = run_tools(world, settings, args.root / label / "run")
+            cap = args.max_feature_nodes or SIZE_CAPS.get(name)
+            size_settings = replace(settings, max_feature_nodes=cap)
+            ours, peer = run_tools(world, size_settings, args.root / label / "run")
             checks = check(world, ours, peer)
             ours_gps = len(ours.graphs) / ours.graph_seconds
             peer_gps = len(peer.graphs) / peer.graph_seconds
@@ -294,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
             row = {
                 "size": label,
                 "spec": spec.to_dict(),
+                "max_feature_nodes": cap,
                 "n_tokens": [len(g["input_tokens"]) for g in peer.graphs],
                 "n_nodes": [int(g["adjacency"].shape[0]) for g in peer.graphs],
                 "ours": _tool_dict(ours),
@@ -308,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
             nodes = max(row["n_nodes"])
             print(
                 f"{label:<7}{spec.n_layers:>3}{spec.d_model:>5}{spec.n_features:>8}{tokens:>8}"
+                f"{cap or '-':>6}"
                 f"{nodes:>7}{ours_gps:>10.3f}{peer_gps:>9.3f}{row['speedup']:>7.2f}x"
                 f"{row['cpu_speedup']:>6.2f}x"
                 f"{mib(getattr(ours, mem)):>10}{mib(getattr(peer, mem)):>9}  "

@@ -55,6 +55,14 @@ MERGE (c:Feature {uid: f.uid})
                 c.label = CASE WHEN f.label = '' THEN null ELSE f.label END
 RETURN elementId(c) AS id
 """
+# Exclusive locks on the graph's existing catalog features, in uid order, before anything else
+# touches them: the MERGE below would otherwise take shared locks and upgrade them, and two
+# writers upgrading the same feature deadlock.
+LOCK_FEATURES = """
+UNWIND $uids AS uid
+MATCH (c:Feature {uid: uid})
+SET c.n_graphs = coalesce(c.n_graphs, 0)
+"""
 # The same, plus the per-feature corpus aggregates. The SET locks each feature before its
 # reached-logit lists are read, so the lists written back below lose no concurrent update.
 MERGE_FEATURES_COUNTING = """
@@ -196,6 +204,8 @@ class GraphWriter:
             _check(n, len(p.edge_weight[lo:hi]), "edges")
         if not p.features:
             return
+        if self.aggregates:
+            tx.run(LOCK_FEATURES, uids=[f["uid"] for f in p.features]).consume()
         query = MERGE_FEATURES_COUNTING if self.aggregates else MERGE_FEATURES
         rows = list(tx.run(query, features=p.features, transcoder=p.graph["transcoder_uid"]))
         _check(len(rows), len(p.features), "catalog features")

@@ -19,14 +19,15 @@ PROMPT = "the capital of the state containing dallas is"
 
 @pytest.fixture(scope="module")
 def tiny_graph(neo4j_driver, tmp_path_factory):
-    """A tiny Llama and CLT saved as files, and the graph of PROMPT computed from those files."""
+    """A tiny Llama and CLT saved as files, and the graph of PROMPT computed from those files
+    (unpruned nodes: the random model's features hold little influence)."""
     root = tmp_path_factory.mktemp("tiny")
     model_dir, tc_dir = root / "model", root / "clt"
     tiny_model("llama").save_pretrained(model_dir)
     tiny_tokenizer().save_pretrained(model_dir)
     save_transcoder(tiny_transcoder("clt"), tc_dir)
     record = GraphBuilder.from_paths(
-        str(model_dir), str(tc_dir), GraphSettings(batch_size=32)
+        str(model_dir), str(tc_dir), GraphSettings(batch_size=32, node_threshold=1.0)
     ).build(PROMPT)
     wipe(neo4j_driver)
     ensure_schema(neo4j_driver)
