@@ -11,8 +11,9 @@ ratio, peak memory (RSS; CUDA allocator peak on GPU) and the equality check
     .venv/bin/python -m bench.attribution --sizes xs,s [--kind clt|plt|both] [--device cuda]
         [--dtype float32] [--batch-size 64] [--threads 1] [--max-feature-nodes N]
 
-Times are per graph after one untimed warm-up graph (model and transcoders already loaded);
-each tool gets the same settings, batch size and thread count. Peak memory is each worker's own
+Times are per graph after one untimed warm-up graph (model and transcoders already loaded), wall
+and CPU time (the "(cpu)" speedup is the robust one on a shared machine); each tool gets the same
+settings, batch size and thread count. Peak memory is each worker's own
 VmHWM (peak RSS since its exec): the rusage of a child (`wait4`, RUSAGE_CHILDREN) would not do,
 because Linux carries the parent's peak RSS at fork time into the child's ru_maxrss.
 """

@@ -126,7 +126,11 @@ def cases(facts: dict[str, object]) -> list[Case]:
         Case(paths, "one graph, city -> answer", one, 50),
         Case(paths, "one graph, 'the' -> answer", lambda i: {**one(i), "token": "the"}, 50),
         Case("feature_chains", "via frequent feature", lambda i: {"via": frequent[i % 10]}),
-        Case("feature_chains", "via supernode, from city", lambda i: {"via": "bench-dallas"}),
+        Case(
+            "feature_chains",
+            "via supernode, from city",
+            lambda i: {"via": "bench-dallas", "token": "dallas"},
+        ),
         Case("answer_path_features", "tag two-hop, >= 50%", lambda i: {"tag": "two-hop"}),
         Case("feature_neighbourhood", "frequent feature", feature),
         Case("feature_prompts", "frequent feature", feature),

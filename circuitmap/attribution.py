@@ -19,8 +19,10 @@ constants: model and decoder biases, positional embeddings, the MLP output at a 
 The pull-back is written out by hand instead of autograd: one forward pass of the real model at
 batch 1 records patterns and scales, then each batch of targets is pulled back through the linear
 map with batched matmuls only over the layers and positions that can reach the batch's targets
-(causal attention: nothing at a later position or layer reaches an earlier target). Sources are
-gathered sparsely: per output layer, decoder vectors are packed per position so one bmm scores them.
+(causal attention: nothing at a later position or layer reaches an earlier target); batches are
+formed in layer-major order so they span few layers and positions. Feature sources are scored per
+output layer with one bmm over position-wise chunks of their decoder vectors (see
+`DirectEffects._pack_decoders`), so no [batch, sources, d] gather is ever formed.
 """
 
 from __future__ import annotations
@@ -180,20 +182,21 @@ class DirectEffects:
         self.row_of = torch.empty(K, dtype=torch.long)
         self.row_of[by_pos] = torch.arange(K)
         self.row_of = self.row_of.to(self.device)
-        vecs: list[torch.Tensor | None] = [None] * L
-        for source in range(L):
-            mask = (layer == source).to(features.device)
-            if mask.any():
-                v = tc.decoder_vectors(source, features[mask, 2]).detach()
-                vecs[source] = (v * values[mask].to(v.dtype)[:, None, None]).to(self.dtype)
+        index = [features[(layer == s).to(features.device), 2] for s in range(L)]
+        scale = [values[(layer == s).to(features.device)] for s in range(L)]
         self.chunks: list[_Chunks | None] = []
         for m in range(L):
-            writers = [s for s in range(m + 1) if m in tc.output_layers(s) and vecs[s] is not None]
+            writers = [s for s in range(m + 1) if m in tc.output_layers(s) and len(index[s])]
             if not writers:
                 self.chunks.append(None)
                 continue
             cols = torch.cat([torch.nonzero(layer == s).flatten() for s in writers])
-            vec = torch.cat([vecs[s][:, m - tc.output_layers(s).start] for s in writers])
+            vec = torch.cat(  # the writers' decoder vectors into layer m, times activations
+                [
+                    tc.W_dec[s][index[s], m - tc.output_layers(s).start] * scale[s][:, None]
+                    for s in writers
+                ]
+            ).detach()
             order = torch.argsort(self.row_of.cpu()[cols])  # position-major
             cols, vec = cols[order], vec[order.to(vec.device)]
             counts = torch.bincount(pos[cols], minlength=n)
@@ -201,14 +204,13 @@ class DirectEffects:
             per_pos = -(-counts // width)
             rank = torch.arange(len(cols)) - (counts.cumsum(0) - counts)[pos[cols]]
             chunk = (per_pos.cumsum(0) - per_pos)[pos[cols]] + rank // width
-            dec = torch.zeros(int(per_pos.sum()), width, self.d_model, dtype=self.dtype)
-            dec[chunk, rank % width] = vec.cpu()
+            opts = {"dtype": self.dtype, "device": self.device}
+            dec = torch.zeros(int(per_pos.sum()), width, self.d_model, **opts)
+            dec[chunk.to(self.device), (rank % width).to(self.device)] = vec.to(**opts)
             first_row = self.row_of.cpu()[cols][rank % width == 0]  # each chunk's first row
             rows = (first_row[:, None] + torch.arange(width)).flatten()
             chunk_pos = torch.repeat_interleave(torch.arange(n), per_pos)
-            self.chunks.append(
-                _Chunks(width, dec.to(self.device), chunk_pos.to(self.device), rows.to(self.device))
-            )
+            self.chunks.append(_Chunks(width, dec, chunk_pos.to(self.device), rows.to(self.device)))
         self.pad = max((c.width for c in self.chunks if c is not None), default=0)
 
     def rows(

@@ -150,6 +150,39 @@ def _styles(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -> np.
     return np.array(styles, dtype=object)
 
 
+def _labels(part: pd.DataFrame) -> list[str]:
+    """Text shown above logits (token and probability) and supernodes (their name)."""
+    out = []
+    for kind, token, p, label in zip(
+        part["kind"], part["token"], part["probability"].fillna(0), part["label"], strict=True
+    ):
+        if kind == "supernode":
+            out.append(html.escape(str(label)))
+        else:
+            out.append(
+                f"{html.escape(token)} {p:.0%}" if p >= 0.01 else f"{html.escape(token)} <1%"
+            )
+    return out
+
+
+def _marker_style(kind: str, style: str) -> tuple[str, str, dict, float]:
+    """(symbol, fill colour, outline, opacity) of the nodes of one kind in one style."""
+    symbol, color, _ = KIND_STYLE.get(kind, KIND_STYLE["feature"])
+    line, opacity = {"width": 0.6, "color": "#ffffff"}, 1.0
+    if style == "selected":
+        color, line = SELECTED_COLOR, {"width": 2, "color": "#111827"}
+    elif style.startswith("group:"):
+        color = GROUP_COLORS[int(style.split(":")[1]) % len(GROUP_COLORS)]
+        line = {"width": 2.5, "color": "#111827"}
+    elif style == "pinned":
+        line = {"width": 2.5, "color": "#111827"}
+    elif style == "outlined":
+        line = {"width": 1.6, "color": OUTLINE_COLOR}
+    elif style == "faded":
+        opacity = 0.3
+    return symbol, color, line, opacity
+
+
 def _node_traces(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -> list[go.Scatter]:
     """One trace per (kind, style), so every marker property is a scalar except size: far less
     JSON and faster drawing than per-point style arrays."""
@@ -163,37 +196,19 @@ def _node_traces(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -
     traces = []
     for (kind, style), rows in placed.groupby([placed["kind"], styles], sort=False).groups.items():
         idx = placed.index.get_indexer(rows)
-        symbol, color, _ = KIND_STYLE.get(kind, KIND_STYLE["feature"])
-        line = {"width": 0.6, "color": "#ffffff"}
-        opacity = 1.0
-        if style == "selected":
-            color, line = SELECTED_COLOR, {"width": 2, "color": "#111827"}
-        elif style.startswith("group:"):
-            color = GROUP_COLORS[int(style.split(":")[1]) % len(GROUP_COLORS)]
-            line = {"width": 2.5, "color": "#111827"}
-        elif style == "pinned":
-            line = {"width": 2.5, "color": "#111827"}
-        elif style == "outlined":
-            line = {"width": 1.6, "color": OUTLINE_COLOR}
-        elif style == "faded":
-            opacity = 0.3
+        symbol, color, line, opacity = _marker_style(kind, style)
         part = placed.iloc[idx]
-        is_logit = kind == "logit"
+        labelled = kind in ("logit", "supernode")
         traces.append(
             go.Scatter(
                 x=np.round(part["x"].to_numpy(float), 4),
                 y=np.round(part["y"].to_numpy(float), 4),
-                mode="markers+text" if is_logit else "markers",
+                mode="markers+text" if labelled else "markers",
                 name=f"{NODES_TRACE_NAME}:{kind}:{style}",
                 customdata=part["node_id"].to_numpy(object),
                 hovertext=hover[idx],
                 hoverinfo="text",
-                text=[
-                    f"{t} {p:.0%}" if p >= 0.01 else f"{t} <1%"
-                    for t, p in zip(part["token"], part["probability"].fillna(0), strict=True)
-                ]
-                if is_logit
-                else None,
+                text=_labels(part) if labelled else None,
                 textposition="top center",
                 textfont={"size": 11, "color": "#92400e"},
                 marker={

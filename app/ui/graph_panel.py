@@ -34,7 +34,7 @@ def render_graph_view(bundle: GraphBundle, state: GraphViewState) -> None:
     captions = dict(zip(bundle.nodes["node_id"], bundle.nodes["caption"], strict=True))
     _controls(bundle, state, captions)
     shown, _ = prune_by_influence(bundle.nodes, bundle.edges, state.threshold)
-    chart_col, side_col = st.columns([2.6, 1.4], gap="medium")
+    chart_col, side_col = st.columns([2.4, 1.6], gap="medium")
     with chart_col:
         if len(shown) > max_drawn_nodes():
             _too_big(bundle, len(shown))
@@ -192,7 +192,7 @@ def _edge_table(rows: pd.DataFrame, key: str) -> None:
         height=min(430, 38 + 35 * len(rows)),
         column_config={
             "node": st.column_config.TextColumn("node", width="medium"),
-            "weight": st.column_config.NumberColumn("weight", format="%+.3f", width="small"),
+            "weight": st.column_config.NumberColumn("weight", format="%+.2f", width="small"),
             "share": st.column_config.ProgressColumn(
                 "share", min_value=0.0, max_value=1.0, format="percent", width="small"
             ),

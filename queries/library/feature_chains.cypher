@@ -15,7 +15,7 @@
 // @param max_down int = 3  Most edges from the via feature to the logit (capped at 5).
 // @param min_strength float = 0.0001  Drop chains weaker than this.
 // @param per_graph int = 5  Strongest chains kept per graph.
-// @param max_instances int = 100  Most via-feature instances searched (most influential first).
+// @param max_instances int = 50  Most via-feature instances searched (most influential first).
 // @param limit int = 100  Most rows returned (strongest first).
 // @param tag str = null  Only prompts carrying this tag.
 // @param model str = null  Only graphs of this model uid.
@@ -31,14 +31,25 @@
 // @column labels  Labels of the intermediate features, in order.
 // @column weights  Raw edge weights along the chain.
 WITH [$via] + COLLECT { MATCH (:Supernode {name: $via})-[:GROUPS]->(f:Feature) RETURN f.uid } AS uids
-MATCH (v:Node)
-  WHERE v.feature_uid IN uids
+// The via instances: from the feature index, or (more selective) from the input token's nodes.
+CALL (uids) {
+  WITH uids WHERE $token IS NULL
+  MATCH (v:Node) WHERE v.feature_uid IN uids
+  RETURN v
+  UNION
+  WITH uids WHERE $token IS NOT NULL
+  MATCH (x:TokenNode {token: $token})
+  MATCH (:Graph {uid: x.graph_uid})-[:HAS_NODE]->(v:FeatureNode)
+    WHERE v.feature_uid IN uids AND v.position >= x.position
+  RETURN v
+}
 MATCH (g:Graph {uid: v.graph_uid})
   WHERE g.status = 'complete'
     AND ($model IS NULL OR g.model_uid = $model)
     AND ($transcoder IS NULL OR g.transcoder_uid = $transcoder)
 MATCH (pr:Prompt {uid: g.prompt_uid})
   WHERE $tag IS NULL OR $tag IN pr.tags
+WITH g, pr, v ORDER BY coalesce(v.influence, 0.0) DESC LIMIT $max_instances
 WITH g, pr, v,
   COLLECT {
     MATCH (g)-[:HAS_NODE]->(x:TokenNode)
@@ -47,11 +58,11 @@ WITH g, pr, v,
   } AS starts,
   COLLECT {
     MATCH (g)-[:HAS_NODE]->(x:LogitNode) WHERE x.token = coalesce($logit, pr.answer) RETURN x
-  } AS ends
+  } AS ends,
+  COLLECT { MATCH (v)-[:ATTR]->(x:FeatureNode) RETURN x } AS fed
   WHERE size(starts) > 0 AND size(ends) > 0
-WITH g, pr, v, starts, ends ORDER BY coalesce(v.influence, 0.0) DESC LIMIT $max_instances
 // Upstream: backward from v to a start token.
-WITH g, pr, v, ends,
+WITH g, pr, v, ends, fed,
   reduce(acc = {open: [{head: v, s: 1.0, nodes: [], ws: []}], done: []},
     hop IN range(1, CASE WHEN $max_up < 5 THEN $max_up ELSE 5 END) |
     reduce(z = acc, nxt IN [COLLECT {
@@ -69,7 +80,8 @@ WITH g, pr, v, ends,
     })
   ).done AS ups
   WHERE size(ups) > 0
-// Downstream: backward from the end logits to v, through features above v's layer.
+// Downstream: backward from the end logits to v, through features above v's layer; with one hop
+// left a head must be fed directly by v.
 WITH g, pr, v, ups,
   reduce(acc = {open: [e IN ends | {head: e, s: 1.0, nodes: [], ws: []}], done: []},
     hop IN range(1, CASE WHEN $max_down < 5 THEN $max_down ELSE 5 END) |
@@ -80,7 +92,8 @@ WITH g, pr, v, ups,
       UNWIND ins AS e
       WITH p, e[0] AS a, e[1] AS w, abs(e[1]) / total AS share
       WHERE p.s * share >= $min_strength AND a.position >= v.position
-        AND (a = v OR (a:FeatureNode AND a.layer > v.layer AND hop < $max_down))
+        AND (a = v OR (a:FeatureNode AND a.layer > v.layer AND hop < $max_down
+          AND (hop < $max_down - 1 OR a IN fed)))
       RETURN {head: a, s: p.s * share, nodes: [p.head] + p.nodes, ws: [w] + p.ws}
     }] | {
       open: [q IN nxt WHERE q.head <> v],

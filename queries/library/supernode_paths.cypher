@@ -25,6 +25,7 @@ WITH [name IN $supernodes |
 MATCH (v:Node)
   WHERE v.feature_uid IN member_uids[0]
 WITH DISTINCT member_uids, v.graph_uid AS graph_uid
+  WHERE $token IS NULL OR EXISTS { MATCH (x:TokenNode {token: $token}) WHERE x.graph_uid = graph_uid }
 MATCH (g:Graph {uid: graph_uid})
   WHERE g.status = 'complete'
     AND ($model IS NULL OR g.model_uid = $model)

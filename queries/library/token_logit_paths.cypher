@@ -5,8 +5,9 @@
 // step of Circuit Tracing (A_hat). A share is the fraction of the target's direct input that comes
 // from the source, so strengths lie in (0, 1] and compare across graphs. The search walks
 // backwards from the logit and drops partial paths whose strength falls below min_strength, which
-// is exact pruning: extending a path can only lower its strength. Every node between the token
-// and the logit is a feature. Only complete graphs are searched.
+// is exact pruning: extending a path can only lower its strength; a partial path that has one hop
+// left is kept only if its head is fed directly by the token (also exact). Every node between the
+// token and the logit is a feature. Only complete graphs are searched.
 // @param token str  Text of the input token as stored in Node.token (e.g. "dallas").
 // @param logit str  Text of the output logit's token (e.g. "austin").
 // @param min_hops int = 2  Fewest edges on a path (2 = at least one feature).
@@ -39,9 +40,11 @@ MATCH (g:Graph {uid: l.graph_uid})
     AND ($transcoder IS NULL OR g.transcoder_uid = $transcoder)
 MATCH (pr:Prompt {uid: g.prompt_uid})
   WHERE $tag IS NULL OR $tag IN pr.tags
+WITH g, pr, l, starts, min_pos,
+  COLLECT { UNWIND starts AS s MATCH (s)-[:ATTR]->(x:FeatureNode) RETURN DISTINCT x } AS fed
 // Backward beam: `open` holds partial paths ending (at their head) in a feature, `done` the paths
 // that reached a start token. One iteration per hop; each reads the head's incoming edges once.
-WITH g, pr, l, starts, min_pos,
+WITH g, pr, l, starts, min_pos, fed,
   reduce(acc = {open: [{head: l, s: 1.0, nodes: [l], ws: [], shares: []}], done: []},
     hop IN range(1, CASE WHEN $max_hops < 6 THEN $max_hops ELSE 6 END) |
     reduce(z = acc, nxt IN [COLLECT {
@@ -51,7 +54,8 @@ WITH g, pr, l, starts, min_pos,
       UNWIND ins AS e
       WITH p, e[0] AS a, e[1] AS w, abs(e[1]) / total AS share
       WHERE p.s * share >= $min_strength AND a.position >= min_pos
-        AND (a IN starts OR (a:FeatureNode AND hop < $max_hops))
+        AND (a IN starts OR (a:FeatureNode AND hop < $max_hops
+          AND (hop < $max_hops - 1 OR a IN fed)))
       RETURN {head: a, s: p.s * share, nodes: p.nodes + a, ws: p.ws + w, shares: p.shares + share}
     }] | {
       open: [q IN nxt WHERE q.head:FeatureNode],

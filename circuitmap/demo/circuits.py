@@ -1,0 +1,353 @@
+"""Automatic checks that the demo's attribution graphs show the circuits the corpus was built for.
+
+**Two-hop** ("the capital of the state containing X is"): the check passes for a prompt when
+1. *path*: the pruned graph has a path from the token X to the logit of X's capital, through a
+   feature that stands for X's state S (`circuitmap.demo.concepts.state_concept`), every edge on
+   it excitatory (weight > 0); and
+2. *swap*: an intervention on the real model (attention frozen, as circuit-tracer's default) that
+   sets every active S feature (any position) to 0 and sets, at the positions where S features
+   were active, the features of another state S' to the activations they have on a donor prompt
+   (the same question about a city of S' that the model answers right) makes S''s capital the top
+   prediction. S' is the next state in the corpus's order.
+
+**Addition** ("calc : a + b ="): passes when the pruned graph has an excitatory path from an
+operand token to the logit of the sum through a feature standing for the sum's units digit
+(`circuitmap.demo.concepts.units_digit`).
+
+The graphs are the demo's own (`GraphBuilder` with the ingest's settings), so the fractions
+reported here are about the graphs `circuitmap demo` stores.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from circuitmap.demo.catalogue import FeatureCard
+from circuitmap.demo.concepts import DemoWorld, StateConcept, state_concept, units_digit
+from circuitmap.interventions import Intervention, intervene
+from circuitmap.pipeline import GraphBuilder
+from circuitmap.records import GraphRecord
+
+FeatureKey = tuple[int, int]  # (layer, index)
+
+
+@dataclass
+class Concepts:
+    """The catalogue's state and units-digit features."""
+
+    states: dict[FeatureKey, StateConcept]
+    units: dict[FeatureKey, int]
+
+    @classmethod
+    def of(cls, cards: Iterable[FeatureCard], world: DemoWorld) -> Concepts:
+        states, units = {}, {}
+        for card in cards:
+            key = (card.layer, card.index)
+            if (state := state_concept(card, world)) is not None:
+                states[key] = state
+            elif (digit := units_digit(card)) is not None:
+                units[key] = digit
+        return cls(states, units)
+
+    def features_of_state(self, state: str) -> set[FeatureKey]:
+        return {k for k, c in self.states.items() if c.state == state}
+
+    def summary(self) -> dict[str, object]:
+        per_state = defaultdict(int)
+        for c in self.states.values():
+            per_state[c.state] += 1
+        per_digit = defaultdict(int)
+        for d in self.units.values():
+            per_digit[d] += 1
+        return {
+            "state_features": len(self.states),
+            "say_capital_features": sum(c.says_capital for c in self.states.values()),
+            "states_covered": len(per_state),
+            "units_features": len(self.units),
+            "digits_covered": len(per_digit),
+        }
+
+
+# ---- graph paths --------------------------------------------------------------------------------
+
+
+def on_excitatory_paths(record: GraphRecord, sources: Iterable[int], target: int) -> set[int]:
+    """Indices of the nodes on some path from a source to `target` whose edges all have weight
+    > 0 (sources and target included when such a path exists)."""
+    positive = record.edge_weight > 0
+    src, tgt = record.edge_source[positive], record.edge_target[positive]
+    forward = _reach(set(sources), src, tgt)
+    backward = _reach({target}, tgt, src)
+    return forward & backward
+
+
+def _reach(start: set[int], src: np.ndarray, tgt: np.ndarray) -> set[int]:
+    out: dict[int, list[int]] = defaultdict(list)
+    for s, t in zip(src.tolist(), tgt.tolist(), strict=True):
+        out[s].append(t)
+    seen, stack = set(start), list(start)
+    while stack:
+        for nxt in out[stack.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _logit_index(record: GraphRecord, token: str) -> int | None:
+    return next(
+        (i for i, n in enumerate(record.nodes) if n.kind == "logit" and n.token == token), None
+    )
+
+
+def _token_indices(record: GraphRecord, tokens: set[str]) -> list[int]:
+    return [i for i, n in enumerate(record.nodes) if n.kind == "token" and n.token in tokens]
+
+
+def top_prediction(record: GraphRecord) -> str:
+    logits = [n for n in record.nodes if n.kind == "logit"]
+    return max(logits, key=lambda n: n.probability or 0.0).token if logits else ""
+
+
+def features_on_path(
+    record: GraphRecord, sources: set[str], answer: str, wanted: Iterable[FeatureKey]
+) -> list[str]:
+    """Node ids of the `wanted` features on an excitatory path from a token in `sources` to the
+    logit of `answer` (empty when the answer is no logit node)."""
+    target = _logit_index(record, answer)
+    if target is None:
+        return []
+    wanted = set(wanted)
+    nodes = on_excitatory_paths(record, _token_indices(record, sources), target)
+    return sorted(
+        record.nodes[i].node_id
+        for i in nodes
+        if record.nodes[i].kind == "feature"
+        and (record.nodes[i].layer, record.nodes[i].feature_index) in wanted
+    )
+
+
+def without_features(record: GraphRecord, remove: Iterable[FeatureKey]) -> GraphRecord:
+    """A copy of `record` without the nodes of some features (and their edges): the negative
+    control of the path check."""
+    remove = set(remove)
+    keep = np.array(
+        [not (n.kind == "feature" and (n.layer, n.feature_index) in remove) for n in record.nodes]
+    )
+    new_index = np.cumsum(keep) - 1
+    edges = keep[record.edge_source] & keep[record.edge_target]
+    return GraphRecord(
+        **{
+            **record.__dict__,
+            "nodes": [n for n, k in zip(record.nodes, keep, strict=True) if k],
+            "edge_source": new_index[record.edge_source[edges]],
+            "edge_target": new_index[record.edge_target[edges]],
+            "edge_weight": record.edge_weight[edges],
+        }
+    )
+
+
+# ---- interventions ------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def swap_prediction(
+    builder: GraphBuilder,
+    prompt: str,
+    donor_prompt: str,
+    remove: set[FeatureKey],
+    insert: set[FeatureKey],
+) -> str:
+    """Top prediction after setting the `remove` features to 0 wherever active, and the `insert`
+    features to their donor-prompt activations at the positions where `remove` features were."""
+    rm = builder.rm
+    run = rm.run(builder.tokenize(prompt))
+    donor = rm.run(builder.tokenize(donor_prompt))
+    if donor.n_pos != run.n_pos:
+        raise ValueError(f"donor prompt {donor_prompt!r} is not aligned with {prompt!r}")
+    interventions, positions = [], set()
+    for layer, pos, index in run.activations.nonzero().tolist():
+        if (layer, index) in remove:
+            interventions.append(Intervention(layer, pos, index, value=0.0))
+            positions.add(pos)
+    for layer, pos, index in donor.activations.nonzero().tolist():
+        if (layer, index) in insert and pos in positions:
+            value = float(donor.activations[layer, pos, index])
+            interventions.append(Intervention(layer, pos, index, value=value))
+    logits = intervene(rm, run, interventions).logits if interventions else run.logits
+    return builder.tokenizer.decode([int(logits[-1].argmax())])
+
+
+def model_prediction(builder: GraphBuilder, prompt: str) -> str:
+    logits = builder.rm.run(builder.tokenize(prompt)).logits
+    return builder.tokenizer.decode([int(logits[-1].argmax())])
+
+
+# ---- the checks ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TwoHopCheck:
+    prompt_id: str
+    split: str
+    city: str
+    state: str
+    answer: str
+    predicted: str
+    state_features: list[str]  # node ids of state-S features on a path from X to the answer
+    say_capital_features: int  # how many of those are "say capital" features
+    swap_state: str
+    swap_answer: str
+    swap_predicted: str
+
+    @property
+    def path(self) -> bool:
+        return bool(self.state_features)
+
+    @property
+    def swap(self) -> bool:
+        return self.swap_predicted == self.swap_answer
+
+    @property
+    def passed(self) -> bool:
+        return self.path and self.swap
+
+
+@dataclass
+class AdditionCheck:
+    prompt_id: str
+    split: str
+    a: int
+    b: int
+    answer: str
+    predicted: str
+    units_features: list[str]  # node ids of units-digit features on a path to the answer
+
+    @property
+    def path(self) -> bool:
+        return bool(self.units_features)
+
+    @property
+    def passed(self) -> bool:
+        return self.path
+
+
+class TwoHopChecker:
+    """Runs the two-hop check; donors (one correctly answered city per state) are cached."""
+
+    def __init__(self, builder: GraphBuilder, world: DemoWorld, concepts: Concepts):
+        self.builder, self.world, self.concepts = builder, world, concepts
+        self._donors: dict[str, str | None] = {}
+
+    def partner(self, state: str) -> str:
+        names = list(self.world.states)
+        return names[(names.index(state) + 1) % len(names)]
+
+    def donor(self, state: str, template: str, city: str) -> str | None:
+        """The two-hop question about the first city of `state` the model answers right."""
+        if state not in self._donors:
+            capital, cities = self.world.states[state]
+            self._donors[state] = next(
+                (
+                    template.replace(city, c)
+                    for c in cities
+                    if model_prediction(self.builder, template.replace(city, c)) == capital
+                ),
+                None,
+            )
+        return self._donors[state]
+
+    def check(self, prompt: dict, record: GraphRecord) -> TwoHopCheck:
+        meta = prompt["metadata"]
+        city, state, answer = meta["city"], meta["state"], prompt["answer"]
+        own = self.concepts.features_of_state(state)
+        on_path = features_on_path(record, {city}, answer, own)
+        say = sum(self.concepts.states[_key(record, n)].says_capital for n in on_path)
+        other = self.partner(state)
+        donor = self.donor(other, prompt["text"], city)
+        swapped = ""
+        if donor is not None:
+            swapped = swap_prediction(
+                self.builder, prompt["text"], donor, own, self.concepts.features_of_state(other)
+            )
+        return TwoHopCheck(
+            prompt["id"], _split(prompt), city, state, answer, top_prediction(record), on_path,
+            say, other, self.world.capital(other), swapped,
+        )  # fmt: skip
+
+
+def check_addition(prompt: dict, record: GraphRecord, concepts: Concepts) -> AdditionCheck:
+    meta = prompt["metadata"]
+    a, b, answer = int(meta["a"]), int(meta["b"]), prompt["answer"]
+    wanted = {k for k, d in concepts.units.items() if d == int(answer) % 10}
+    on_path = features_on_path(record, {str(a), str(b)}, answer, wanted)
+    return AdditionCheck(
+        prompt["id"], _split(prompt), a, b, answer, top_prediction(record), on_path
+    )
+
+
+def _key(record: GraphRecord, node_id: str) -> FeatureKey:
+    node = record.nodes[record.node_index()[node_id]]
+    return (node.layer, int(node.feature_index))
+
+
+def _split(prompt: dict) -> str:
+    return "heldout" if "heldout" in prompt["tags"] else "train"
+
+
+# ---- the report ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckReport:
+    """Fractions per task and split, mean graph scores per task, and every prompt's result."""
+
+    concepts: dict[str, object]
+    two_hop: dict[str, dict[str, float]] = field(default_factory=dict)
+    addition: dict[str, dict[str, float]] = field(default_factory=dict)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    two_hop_prompts: list[dict] = field(default_factory=list)
+    addition_prompts: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def summarise(
+    checks: Sequence[TwoHopCheck | AdditionCheck], parts: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Per split (and "all"): n, answered correctly, and the fraction passing each part."""
+    out = {}
+    for split in ("train", "heldout", "all"):
+        group = [c for c in checks if split in ("all", c.split)]
+        if not group:
+            continue
+        row: dict[str, float] = {"n": len(group)}
+        row["correct"] = sum(c.predicted == c.answer for c in group) / len(group)
+        for part in parts:
+            row[part] = sum(bool(getattr(c, part)) for c in group) / len(group)
+        out[split] = row
+    return out
+
+
+def score_summary(
+    prompts: Sequence[dict], records: Sequence[GraphRecord]
+) -> dict[str, dict[str, float]]:
+    """Mean replacement and completeness score per task (and over all prompts)."""
+    groups: dict[str, list[GraphRecord]] = defaultdict(list)
+    for prompt, record in zip(prompts, records, strict=True):
+        groups[prompt["tags"][0]].append(record)
+        groups["all"].append(record)
+    return {
+        task: {
+            "n": len(rs),
+            "replacement": float(np.mean([r.scores["replacement"] for r in rs])),
+            "completeness": float(np.mean([r.scores["completeness"] for r in rs])),
+        }
+        for task, rs in groups.items()
+    }

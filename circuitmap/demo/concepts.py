@@ -1,0 +1,126 @@
+"""Which demo-world concept a catalogue feature stands for: a state, or a units digit of a sum.
+
+Both definitions read only a feature's catalogue card (its top activating contexts and its top
+logit effects), so they are the same for every prompt and can be shown as labels.
+
+**State.** A feature stands for state S when its top activating contexts are about S and not about
+one city of S: at least `STATE_SHARE` of its top contexts mention S (through one of S's cities, S
+itself or S's capital; sentences of the other tasks mention no state), and those contexts name at
+least two different members of S (cities, or the state / capital sentences). "Mentions S" is read
+from the whole sentence, so a feature firing on "dallas" in "dallas is in texas" and one firing on
+"is" in "the capital of the state containing dallas is austin" both count for Texas; a feature
+that fires only on "dallas" is a city feature, not a state feature. A feature whose top logit
+effect is S's capital is a "say capital" feature (`StateConcept.says_capital`); it still stands for
+S (it fires on S's contexts only), and the circuit check reports how many of the state features it
+used are of this kind.
+
+**Units digit.** A feature stands for units digit u when either its logit effects favour sums
+ending in u (at least `UNITS_LOGIT_SHARE` of its top logits are numbers ending in u), or its top
+contexts are additions peaking on "=" whose sums end in u (at least `UNITS_CONTEXT_SHARE` of at
+least `MIN_CONTEXTS` such contexts).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from circuitmap.demo.catalogue import FeatureCard
+from circuitmap.demo.corpus import STATES, CorpusConfig
+
+STATE_SHARE = 0.8
+MIN_STATE_MEMBERS = 2
+UNITS_LOGIT_SHARE = 0.7
+UNITS_CONTEXT_SHARE = 0.8
+MIN_CONTEXTS = 3
+
+
+@dataclass(frozen=True)
+class StateConcept:
+    state: str
+    says_capital: bool  # its top logit effect is the state's capital
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    """The facts of a demo corpus: each state's capital and cities."""
+
+    states: dict[str, tuple[str, tuple[str, ...]]]
+
+    @classmethod
+    def of(cls, config: CorpusConfig) -> DemoWorld:
+        names = list(STATES)[: config.n_states]
+        return cls(
+            {s: (STATES[s][0], STATES[s][1][: config.cities_per_state]) for s in names}
+        )
+
+    def capital(self, state: str) -> str:
+        return self.states[state][0]
+
+    def state_of(self, word: str) -> str | None:
+        """The state a city, a state or a capital belongs to."""
+        return self._members.get(word)
+
+    @property
+    def _members(self) -> dict[str, str]:
+        members = {}
+        for state, (capital, cities) in self.states.items():
+            members.update({w: state for w in (state, capital, *cities)})
+        return members
+
+
+def state_concept(card: FeatureCard, world: DemoWorld) -> StateConcept | None:
+    """The state `card`'s feature stands for (see the module docstring), or None."""
+    contexts = card.top_contexts
+    if len(contexts) < MIN_CONTEXTS:
+        return None
+    members = world._members
+    mentioned = []
+    for context in contexts:
+        found = {members[t] for t in context.tokens if t in members}
+        mentioned.append(next(iter(found)) if len(found) == 1 else None)
+    state, count = Counter(mentioned).most_common(1)[0]
+    if state is None or count < STATE_SHARE * len(contexts):
+        return None
+    capital, cities = world.states[state]
+    named = set()
+    for context, m in zip(contexts, mentioned, strict=True):
+        if m == state:
+            city = [t for t in context.tokens if t in cities]
+            named.add(city[0] if city else state)
+    if len(named) < MIN_STATE_MEMBERS:
+        return None
+    return StateConcept(state, bool(card.top_logits) and card.top_logits[0] == capital)
+
+
+def units_digit(card: FeatureCard) -> int | None:
+    """The units digit `card`'s feature stands for (see the module docstring), or None."""
+    numbers = [int(t) for t in card.top_logits if t.isdigit()]
+    if card.top_logits and numbers:
+        digit, count = Counter(n % 10 for n in numbers).most_common(1)[0]
+        if count >= UNITS_LOGIT_SHARE * len(card.top_logits):
+            return digit
+    sums = []
+    for context in card.top_contexts:
+        tokens, acts = context.tokens, context.activations
+        if "=" not in tokens or not tokens[-1].isdigit():
+            continue
+        peak = max(range(len(acts)), key=acts.__getitem__)
+        if tokens[peak] == "=":
+            sums.append(int(tokens[-1]) % 10)
+    if len(sums) >= MIN_CONTEXTS:
+        digit, count = Counter(sums).most_common(1)[0]
+        if count >= UNITS_CONTEXT_SHARE * len(card.top_contexts):
+            return digit
+    return None
+
+
+def concept_label(card: FeatureCard, world: DemoWorld) -> str:
+    """A short concept tag for a card ("state texas", "say austin (texas)", "units 5"), or ""."""
+    state = state_concept(card, world)
+    if state is not None:
+        return f"say {world.capital(state.state)} ({state.state})" if state.says_capital else (
+            f"state {state.state}"
+        )
+    digit = units_digit(card)
+    return f"sum ends in {digit}" if digit is not None else ""
