@@ -65,7 +65,7 @@ def browser_times(graph_uid: str, nodes: list[str], repeat: int) -> tuple[float,
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
         first = open_graph_page(page, url, graph_uid)  # cold: the server reads the graph
         loads = [open_graph_page(page, url, graph_uid) for _ in range(repeat)]
-        clicks = [click_node(page, nodes[i % len(nodes)]) for i in range(repeat)]
+        clicks = [click_node(page, nodes[i % len(nodes)])[1] for i in range(repeat)]
         browser.close()
     return first, statistics.median(loads), statistics.median(clicks)
 

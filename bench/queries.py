@@ -31,8 +31,7 @@ from queries import saved, supernodes
 from queries.runner import run_cypher, run_query
 
 CITY_FEATURES = """
-MATCH (n:Node {token: $city})
-WHERE n:FeatureNode AND n.layer = 0
+MATCH (t:TokenNode {token: $city})-[:ATTR]->(n:FeatureNode)-[:ATTR]->(:LogitNode)
 RETURN n.feature_uid AS feature_uid, count(*) AS n ORDER BY n DESC LIMIT 20
 """
 PAIRS = [(city, capital) for capital, cities in STATES.values() for city in cities]

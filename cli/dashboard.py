@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 APP_MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+PRIMARY_COLOR = "#7c3aed"  # violet, beside the graph view's magenta selection and PRGn edges
 
 
 def streamlit_command(port: int, host: str) -> list[str]:

@@ -1,14 +1,185 @@
-"""`circuitmap demo ...`: build the demo world's artefacts (cached under $CIRCUITMAP_HOME/demo)."""
+"""`circuitmap demo ...`: build the demo world's artefacts (cached under $CIRCUITMAP_HOME/demo).
+
+`circuitmap demo` alone (what `make demo` runs) does everything: builds what is missing (model,
+CLT, feature catalogue, circuit checks), starts Neo4j unless NEO4J_URI names one, writes the
+catalogue and the graph of every demo prompt, and says where to look next.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-app = typer.Typer(help="The demo world: a small model trained here on a synthetic corpus.")
+app = typer.Typer(
+    help="The demo world: a small model trained here on a synthetic corpus, its CLT, and the "
+    "attribution graphs of its demo prompts in Neo4j. Without a command: build and store it all.",
+)
 console = Console()
+errors = Console(stderr=True)
+
+
+@app.callback(invoke_without_command=True)
+def demo(
+    ctx: typer.Context,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads for training and graphs.")] = 2,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Store only the first N demo prompts (the checks cover all)."),
+    ] = None,
+) -> None:
+    """Build the demo (cached), store its catalogue and graphs in Neo4j, print the results."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from circuitmap.demo.stages import build_demo
+
+    start = time.perf_counter()
+    build = build_demo(threads=threads, progress=True, log=lambda m: console.print(f"[bold]{m}"))
+    cached = ", ".join(s for s in ("model", "clt", "catalogue", "checks") if s not in build.built)
+    console.print(f"artefacts under {build.model_dir.parent} (cached: {cached or 'none'})")
+    _print_results(build)
+    _store(build, limit)
+    console.print(f"demo ready in {time.perf_counter() - start:.0f} s")
+    _print_next_steps()
+
+
+def _print_results(build) -> None:
+    from circuitmap.demo.clt import clt_report
+
+    training = json.loads((build.model_dir / "training.json").read_text())
+    table = Table(title="demo model: greedy accuracy", show_header=True)
+    for column in ("kind/split", "accuracy", "correct"):
+        table.add_column(column)
+    for key, acc in training["accuracy"].items():
+        table.add_row(key, f"{acc['value']:.1%}", f"{acc['correct']}/{acc['total']}")
+    console.print(table)
+    clt = clt_report(build.clt_dir)
+    layers = "  ".join(f"L{m['layer']}: {m['nmse']:.3f} / {m['l0']:.0f}" for m in clt["layers"])
+    console.print(
+        f"CLT {build.clt_dir.name}: NMSE {clt['nmse']:.4f}, L0 {clt['l0']:.1f} per layer "
+        f"(NMSE / L0 by layer: {layers})"
+    )
+    checks = build.checks()
+    table = Table(title="demo prompts: graph scores and circuit checks")
+    for column in (
+        "prompts",
+        "n",
+        "correct",
+        "replacement",
+        "completeness",
+        "path",
+        "swap",
+        "both",
+    ):
+        table.add_column(column)
+    for task in ("two_hop", "addition", "entity"):
+        scores = checks["scores"].get(task)
+        if scores is None:
+            continue
+        rows = checks.get(task) or {"all": {}}
+        for split, row in rows.items():
+            table.add_row(
+                f"{task} {split}" if task in checks else task, str(row.get("n", scores["n"])),
+                _pct(row.get("correct")), f"{scores['replacement']:.3f}",
+                f"{scores['completeness']:.3f}", _pct(row.get("path")), _pct(row.get("swap")),
+                _pct(row.get("passed")),
+            )  # fmt: skip
+    console.print(table)
+    c = checks["concepts"]
+    console.print(
+        f"catalogue: {c['state_features']} state features ({c['states_covered']} states, "
+        f"{c['say_capital_features']} of them say-capital), {c['units_features']} units-digit "
+        f"features ({c['digits_covered']} digits); scores are of the unpruned graphs"
+    )
+
+
+def _pct(value: object) -> str:
+    return "" if value is None else f"{value:.0%}"
+
+
+def _store(build, limit: int | None) -> None:
+    """Neo4j (started if local and stopped), the catalogue, then the demo prompts' graphs."""
+    from circuitmap.pipeline import GraphBuilder, GraphSettings
+    from circuitmap.transcoders import load_transcoder
+    from db import server
+    from db.config import load_settings
+    from db.connection import database_name, get_driver, neo4j_uri
+    from db.jars import DbError
+    from db.schema import SchemaVersionError, ensure_schema
+    from ingest.catalog import TranscoderInfo, write_catalogue
+    from ingest.compute import Computer, InlineExecutor
+    from ingest.corpus import Corpus
+    from ingest.progress import RichReporter, print_summary
+    from ingest.spec import GraphSpec
+    from ingest.worker import Worker
+    from queries.supernodes import refresh_all_supernodes
+
+    settings = load_settings()
+    try:
+        with console.status("Neo4j: checking") as spinner:
+            status = server.start(settings, progress=lambda m: spinner.update(f"Neo4j: {m}"))
+        if not status.running:
+            raise DbError(f"Neo4j at {status.uri} is {status.state} {status.detail}".strip())
+        driver = get_driver()
+    except DbError as error:
+        errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    database = database_name()
+    with driver:
+        try:
+            ensure_schema(driver, database)
+        except SchemaVersionError as error:
+            errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        graph_settings = GraphSettings()
+        builder = GraphBuilder.from_paths(str(build.model_dir), str(build.clt_dir), graph_settings)
+        tc = load_transcoder(build.clt_dir)
+        info = TranscoderInfo(
+            uid=builder.transcoder_name, model_uid=builder.model_name, kind=tc.config.kind,
+            n_layers=tc.n_layers, n_features=tc.n_features, d_model=tc.d_model,
+            model_family=builder.rm.adapter.family, vocab_size=len(builder.tokenizer),
+        )  # fmt: skip
+        cards = build.cards()
+        with console.status("writing the feature catalogue"):
+            n = write_catalogue(driver, info, cards, database)
+        console.print(f"catalogue: {n:,} features of {info.uid} at {neo4j_uri()}")
+        labels = {(c.layer, c.index): c.label for c in cards}
+        spec = GraphSpec(builder.model_name, builder.transcoder_name, graph_settings.to_dict())
+
+        def compute(text: str):
+            record = build.graphs.get(text) or builder.build(text)
+            for node in record.nodes:
+                if node.kind == "feature":
+                    node.label = labels.get((node.layer, node.feature_index), "")
+            return record
+
+        corpus = Corpus(build.prompts_file, name="demo")
+        total = corpus.count_lines() if limit is None else min(limit, corpus.count_lines())
+        reporter = RichReporter(console, total, "demo prompts")
+        executor = InlineExecutor(Computer(compute, spec))
+        worker = Worker(driver, executor, database=database, reporter=reporter)
+        with reporter:
+            summary = worker.run(itertools.islice(corpus, limit))
+        print_summary(console, summary, corpus.errors)
+        refreshed = refresh_all_supernodes(driver)
+        if refreshed:
+            console.print(f"refreshed {len(refreshed)} query-defined supernodes")
+
+
+def _print_next_steps() -> None:
+    console.print(
+        "\n[bold]Next:[/]\n"
+        "  circuitmap dashboard                       browse graphs, features and supernodes\n"
+        "  circuitmap query run answer_path_features -p tag=two_hop\n"
+        "                                             features on the paths to the answer\n"
+        '  circuitmap trace "the capital of the state containing dallas is"\n'
+        "                                             one graph, computed on the spot"
+    )
 
 
 @app.command("build-model")

@@ -154,12 +154,18 @@ def _add_features(
     payload.instance_node = np.flatnonzero(is_feature).tolist()
     payload.instance_feature = node_code[is_feature].tolist()
     nodes = graph.nodes
-    activation = np.array([nodes[i].activation or 0.0 for i in payload.instance_node])
-    influence = np.array([nodes[i].influence or 0.0 for i in payload.instance_node])
     inst_code = node_code[is_feature]
-    n_inst = np.bincount(inst_code, minlength=len(distinct))
-    sum_act = np.bincount(inst_code, activation, minlength=len(distinct))
-    sum_inf = np.bincount(inst_code, influence, minlength=len(distinct))
+    n = len(distinct)
+    n_inst = np.bincount(inst_code, minlength=n)
+    # Per graph, a feature counts once: its most influential instance (smallest cumulative share,
+    # the record convention) and its largest activation.
+    influence = np.array([_value(nodes[i].influence, np.inf) for i in payload.instance_node])
+    activation = np.array([_value(nodes[i].activation, 0.0) for i in payload.instance_node])
+    best_inf = np.full(n, np.inf)
+    np.minimum.at(best_inf, inst_code, influence)
+    best_act = np.zeros(n)
+    np.maximum.at(best_act, inst_code, activation)
+    best_inf[np.isinf(best_inf)] = 0.0
     reached = _reached_logits(graph, node_code, len(distinct))
     for k, uid in enumerate(distinct.tolist()):
         first = nodes[payload.instance_node[int(np.argmax(inst_code == k))]]
@@ -170,13 +176,17 @@ def _add_features(
                 "index": first.feature_index,
                 "label": first.label,
                 "n_instances": int(n_inst[k]),
-                "sum_activation": float(sum_act[k]),
-                "sum_influence": float(sum_inf[k]),
+                "influence": float(best_inf[k]),
+                "activation": float(best_act[k]),
                 "reached": reached[k],
             }
         )
     if agg_pairs:
         _add_pairs(payload, graph, node_code, len(distinct), agg_pairs)
+
+
+def _value(x: float | None, missing: float) -> float:
+    return missing if x is None or not np.isfinite(x) else float(x)
 
 
 def _reached_logits(graph: GraphRecord, node_code: np.ndarray, n: int) -> list[list[str]]:

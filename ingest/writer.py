@@ -52,7 +52,7 @@ MERGE_FEATURES = """
 UNWIND $features AS f
 MERGE (c:Feature {uid: f.uid})
   ON CREATE SET c.transcoder_uid = $transcoder, c.layer = f.layer, c.index = f.index,
-                c.label = CASE WHEN f.label = '' THEN null ELSE f.label END
+                c.label = CASE WHEN f.label = '' THEN null ELSE f.label END, c.auto_label = c.label
 RETURN elementId(c) AS id
 """
 # Exclusive locks on the graph's existing catalog features, in uid order, before anything else
@@ -69,13 +69,13 @@ MERGE_FEATURES_COUNTING = """
 UNWIND $features AS f
 MERGE (c:Feature {uid: f.uid})
   ON CREATE SET c.transcoder_uid = $transcoder, c.layer = f.layer, c.index = f.index,
-                c.label = CASE WHEN f.label = '' THEN null ELSE f.label END
+                c.label = CASE WHEN f.label = '' THEN null ELSE f.label END, c.auto_label = c.label
 SET c.n_graphs = coalesce(c.n_graphs, 0) + 1,
     c.n_instances = coalesce(c.n_instances, 0) + f.n_instances,
-    c.sum_influence = coalesce(c.sum_influence, 0.0) + f.sum_influence,
-    c.sum_activation = coalesce(c.sum_activation, 0.0) + f.sum_activation
-SET c.mean_influence = c.sum_influence / c.n_instances,
-    c.mean_activation = c.sum_activation / c.n_instances
+    c.sum_influence = coalesce(c.sum_influence, 0.0) + f.influence,
+    c.sum_activation = coalesce(c.sum_activation, 0.0) + f.activation
+SET c.mean_influence = c.sum_influence / c.n_graphs,
+    c.mean_activation = c.sum_activation / c.n_graphs
 RETURN elementId(c) AS id, c.reached_logits AS tokens, c.reached_logit_counts AS counts
 """
 SET_REACHED = """

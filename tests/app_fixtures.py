@@ -9,9 +9,11 @@ import streamlit as st
 from neo4j import Driver
 from streamlit.testing.v1 import AppTest
 
+from circuitmap.demo.catalogue import Context, FeatureCard
 from circuitmap.synthetic import SyntheticConfig, synthetic_graph, synthetic_prompts
 from db.connection import database_name
 from db.schema import ensure_schema
+from ingest.catalog import TranscoderInfo, write_catalogue
 from ingest.corpus import PromptRecord
 from ingest.spec import GraphSpec
 from ingest.writer import GraphWriter
@@ -19,6 +21,7 @@ from ingest.writer import GraphWriter
 APP_MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
 SMALL = SyntheticConfig(n_features=60, n_edges=700)
 FAILURE = "prompt has 99 tokens, more than the maximum 64"
+CATALOGUE_INFO = TranscoderInfo("synthetic-clt", "synthetic-model", "clt", 4, 4096, 64)
 
 
 @dataclass
@@ -56,6 +59,7 @@ def write_corpus(driver: Driver, n: int = 6, config: SyntheticConfig = SMALL) ->
     failed = PromptRecord.make("a prompt that was far too long", tags=["two-hop"])
     writer.write_failure(failed, GraphSpec("synthetic-model", "synthetic-clt", {}), FAILURE)
     first = records[0]
+    write_catalogue(driver, CATALOGUE_INFO, _cards(first), database_name())
     targets = [t for t in first.edge_target.tolist() if first.nodes[t].kind == "feature"]
     hub = first.nodes[max(set(targets), key=targets.count)].node_id
     feature = next(node for node in first.nodes if node.kind == "feature")
@@ -63,6 +67,33 @@ def write_corpus(driver: Driver, n: int = 6, config: SyntheticConfig = SMALL) ->
     return Corpus(
         graphs, prompts, hub, f"{first.transcoder}/{feature.layer}/{feature.feature_index}"
     )
+
+
+def _cards(record) -> list[FeatureCard]:
+    """A catalogue entry for every feature of `record`: one context (the prompt, peaking at the
+    feature's position), density, and logit effects."""
+    cards = []
+    for node in (n for n in record.nodes if n.kind == "feature"):
+        acts = [
+            float(node.activation) if p == node.position else 0.0
+            for p in range(len(record.prompt_tokens))
+        ]
+        cards.append(
+            FeatureCard(
+                layer=node.layer,
+                index=node.feature_index,
+                label=f"auto {node.token}",
+                density=0.01,
+                mean_activation=1.0,
+                max_activation=float(node.activation),
+                top_logits=["austin", "texas"],
+                top_logit_effects=[0.8, 0.5],
+                bottom_logits=["ohio"],
+                bottom_logit_effects=[-0.4],
+                top_contexts=[Context(list(record.prompt_tokens), acts)],
+            )
+        )
+    return cards
 
 
 def open_page(page: str, **query: str) -> AppTest:

@@ -39,6 +39,11 @@ NODE_XY = """(id) => {
 # Segments drawn by the edge traces (each edge is two points and a gap).
 EDGES_DRAWN = """() => document.querySelector('.js-plotly-plot')._fullData
   .filter(t => t.mode === 'lines').reduce((n, t) => n + t.x.length / 3, 0)"""
+# The node under the mouse, as Plotly's hover picked it (null while none).
+HOVERED = """() => {
+  const hover = document.querySelector('.js-plotly-plot')._hoverdata;
+  return hover && hover.length ? hover[0].customdata : null;
+}"""
 # True once the chart shows `id` as the selected node.
 SHOWS_SELECTED = """(id) => {
   const gd = document.querySelector('.js-plotly-plot');
@@ -92,13 +97,18 @@ def open_graph_page(page, url: str, graph_uid: str, timeout_ms: int = 90_000) ->
     return time.perf_counter() - start
 
 
-def click_node(page, node_id: str, timeout_ms: int = 90_000) -> float:
-    """Click a node of the chart; seconds until the chart shows it selected and the run is over."""
+def click_node(page, node_id: str, timeout_ms: int = 90_000) -> tuple[str, float]:
+    """Click a node of the chart: (the node Plotly picked, seconds until the chart shows it
+    selected, or no longer selected if it was, and the run is over). In crowded cells markers
+    overlap, so the node under the cursor (Plotly's hover data) may be a neighbour of `node_id`."""
     x, y = page.evaluate(NODE_XY, node_id)
     page.mouse.move(x, y)
-    page.wait_for_timeout(200)
+    page.wait_for_function(HOVERED, timeout=timeout_ms)
+    picked = page.evaluate(HOVERED)
+    toggles_off = page.evaluate(SHOWS_SELECTED, picked)  # clicking the selected node clears it
     start = time.perf_counter()
     page.mouse.click(x, y)
-    page.wait_for_function(SHOWS_SELECTED, arg=node_id, timeout=timeout_ms)
+    done = f"(id) => ({SHOWS_SELECTED})(id) !== {'true' if toggles_off else 'false'}"
+    page.wait_for_function(done, arg=picked, timeout=timeout_ms)
     page.wait_for_selector(IDLE, timeout=timeout_ms)
-    return time.perf_counter() - start
+    return picked, time.perf_counter() - start

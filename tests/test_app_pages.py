@@ -7,7 +7,7 @@ import pytest
 
 from app.data.graphs import load_graph
 from app.graphview.state import GraphViewState
-from queries import supernodes
+from queries import saved, supernodes
 from tests.app_fixtures import (
     FAILURE,
     clear_app_caches,
@@ -138,6 +138,8 @@ def test_feature_page_label_contexts_and_corpus(corpus, neo4j_driver):
     at = open_page("views/feature.py", feature=corpus.feature_uid)
     ok(at)
     assert at.title[0].value.startswith("Feature L")
+    assert "cm-ctx" in at.get("html")[0].proto.body  # the top context, tokens shaded
+    assert len(at.get("plotly_chart")) == 1  # logit effects
     appearances = at.dataframe(key="ft_graphs").value
     assert corpus.prompts[0]["text"] in set(appearances["prompt"])
     assert any(t.label.startswith("Strongest inputs") for t in at.tabs)
@@ -192,18 +194,33 @@ def test_workbench_refuses_writes_and_saves_read_queries(corpus, neo4j_driver):
 
 
 def test_supernodes_page_lists_refreshes_and_collapses(corpus, neo4j_driver):
-    members = [corpus.feature_uid]
-    supernodes.create_supernode(neo4j_driver, "hub-group", members=members, description="test")
+    saved.save_query(
+        neo4j_driver,
+        "busy_features",
+        "MATCH (f:Feature) WHERE f.n_graphs >= $min RETURN f.uid AS feature_uid",
+        params={"min": 99},
+    )
+    supernodes.create_supernode(
+        neo4j_driver, "busy", query_name="busy_features", params={"min": 99}
+    )
+    neo4j_driver.execute_query(
+        "MATCH (f:Feature {uid: $uid}) SET f.n_graphs = 100", uid=corpus.feature_uid
+    )
     clear_app_caches()
-    at = open_page("views/supernodes.py", supernode="hub-group")
+    at = open_page("views/supernodes.py", supernode="busy")
     ok(at)
-    assert "hub-group" in set(table(at, "name", "members")["name"])
-    assert list(at.dataframe(key="sn_members").value["feature_uid"]) == members
+    assert "busy" in set(table(at, "name", "members")["name"])
+    assert at.dataframe(key="sn_members").value.empty
+    at.button(key="sn_refresh").click().run()  # the query now finds the feature
+    ok(at)
+    assert list(at.dataframe(key="sn_members").value["feature_uid"]) == [corpus.feature_uid]
+    assert len(table(at, "at", "members")) == 2  # two revisions in the history
     at.selectbox(key="sn_graph").select(corpus.graphs[0]).run()
     ok(at)
-    assert at.get("plotly_chart")  # the collapsed graph
+    assert at.get("plotly_chart")  # the graph collapsed to the supernode
     assert "1 supernode(s)" in texts(at)
-    supernodes.delete_supernode(neo4j_driver, "hub-group")
+    supernodes.delete_supernode(neo4j_driver, "busy")
+    saved.delete_query(neo4j_driver, "busy_features")
 
 
 def test_compare_shows_two_graphs_and_their_difference(corpus):

@@ -204,3 +204,21 @@ def test_writer_skips_a_complete_graph(clean_db: Driver) -> None:
     second = writer.write_graph(prompt, computer.compute(prompt.text))
     assert (first.status, second.status) == ("written", "skipped")
     assert writer.status(first.graph_uid) == "complete"
+
+
+def test_a_process_pool_computes_and_one_writer_writes(clean_db: Driver, tmp_path: Path) -> None:
+    from ingest.compute import ComputeRecipe, ProcessExecutor
+    from tests.ingest_helpers import SMALL
+
+    ensure_schema(clean_db, database_name())
+    write_corpus(tmp_path / "corpus.jsonl", 6)
+    executor = ProcessExecutor(ComputeRecipe("synthetic", settings=SMALL), 2)
+    try:
+        summary = Worker(clean_db, executor, database=database_name()).run(
+            Corpus(tmp_path / "corpus.jsonl")
+        )
+    finally:
+        executor.close()
+    assert (summary.written, summary.failed) == (6, 0)
+    assert executor.spec.hash == small_computer().spec.hash  # same graphs as computed inline
+    assert_database_consistent(clean_db)

@@ -97,5 +97,6 @@ def graph_diff(graph_a: str, graph_b: str, limit: int = 50) -> pd.DataFrame:
 
 
 def graph_label(row: dict | pd.Series) -> str:
-    """How a graph is named in pickers: its prompt, and the transcoder when that matters."""
-    return f"{row['prompt']}  ·  {row['transcoder_uid']}  [{str(row['graph_uid'])[-12:]}]"
+    """How a graph is named in pickers: its prompt, transcoder and uid. Labels must be unique:
+    a selectbox maps the label it shows back to its option."""
+    return f"{row['prompt']}  ·  {row['transcoder_uid']}  [{row['graph_uid']}]"

@@ -42,3 +42,20 @@ def size_histogram(graphs: pd.DataFrame) -> go.Figure:
         yaxis_title="graphs",
     )
     return fig
+
+
+def logit_effects_chart(
+    top: list[str], top_effects: list[float], bottom: list[str], bottom_effects: list[float]
+) -> go.Figure:
+    """A feature's strongest direct logit effects: promoted tokens green, suppressed purple."""
+    tokens = list(bottom)[::-1] + list(top)[::-1]
+    effects = list(bottom_effects)[::-1] + list(top_effects)[::-1]
+    colors = ["#7b3294" if e < 0 else "#1b7837" for e in effects]
+    fig = go.Figure(go.Bar(x=effects, y=tokens, orientation="h", marker_color=colors))
+    fig.update_layout(
+        height=max(220, 22 * len(tokens) + 60),
+        margin={"l": 10, "r": 10, "t": 10, "b": 30},
+        xaxis_title="logit effect",
+        yaxis={"type": "category"},
+    )
+    return fig

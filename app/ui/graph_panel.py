@@ -18,10 +18,12 @@ from app.graphview.layout import layout
 from app.graphview.prune import prune_by_influence, threshold_for
 from app.graphview.state import GraphViewState
 from app.ui import urlstate
+from app.ui.guard import safe_callback
 from app.ui.links import feature_link, interventions_link
 from app.ui.supernode_save import save_group_button
 
 CHART_KEY = "gv_chart"
+MIN_THRESHOLD = 0.01
 PLOT_CONFIG = {"displaylogo": False, "scrollZoom": True, "modeBarButtonsToRemove": ["autoScale2d"]}
 
 
@@ -70,12 +72,12 @@ def top_logits(nodes: pd.DataFrame, key: str = "gv_logits") -> None:
 
 
 def _controls(bundle: GraphBundle, state: GraphViewState, captions: dict[str, str]) -> None:
-    st.session_state["gv_thr"] = state.threshold
+    st.session_state["gv_thr"] = max(MIN_THRESHOLD, state.threshold)
     st.session_state["gv_find"] = state.selected if state.selected in captions else None
     c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
     c1.slider(
         "Pruning threshold (share of influence kept)",
-        min_value=0.01,
+        min_value=MIN_THRESHOLD,
         max_value=1.0,
         step=0.01,
         key="gv_thr",
@@ -258,8 +260,6 @@ def _grouping(
         )
         c2.text_input("Supernode name", key="gv_group_name", placeholder="e.g. Texas")
         c3.form_submit_button("Group", on_click=_group_from_form)
-    if st.session_state.get("gv_group_error"):
-        st.error(st.session_state.pop("gv_group_error"))
     uid_of = dict(zip(bundle.nodes["node_id"], bundle.nodes["feature_uid"], strict=True))
     for name, members in state.groups.items():
         c1, c2, c3 = st.columns([4, 1, 1.4], vertical_alignment="center")
@@ -274,10 +274,8 @@ def _grouping(
             save_group_button(name, uids)
 
 
+@safe_callback
 def _group_from_form() -> None:
     members = st.session_state.get("gv_group_members") or []
     name = st.session_state.get("gv_group_name") or ""
-    try:
-        urlstate.update(lambda s: s.group(name, members))
-    except ValueError as error:
-        st.session_state["gv_group_error"] = str(error)
+    urlstate.update(lambda s: s.group(name, members))

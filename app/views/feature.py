@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app.data import features
+from app.ui.charts import logit_effects_chart
 from app.ui.guard import run_page
 from app.ui.links import open_feature, open_graph
 from app.ui.tokens import show_contexts
@@ -45,11 +46,29 @@ def _label_editor(uid: str, label: str) -> None:
 
 def _logit_list(title: str, tokens: object, color: str) -> None:
     st.markdown(f"**{title}**")
-    items = list(tokens) if isinstance(tokens, list | tuple) else []
+    items = _list(tokens)
     if not items:
         st.caption("none stored")
         return
     st.markdown(" ".join(f":{color}-badge[{t}]" for t in items))
+
+
+def _logit_effects(card: dict) -> None:
+    """Bars when the catalogue stored the effect sizes, else the token lists."""
+    top, bottom = _list(card.get("top_logits")), _list(card.get("bottom_logits"))
+    top_fx, bottom_fx = (
+        _list(card.get("top_logit_effects")),
+        _list(card.get("bottom_logit_effects")),
+    )
+    if top and len(top_fx) == len(top) and len(bottom_fx) == len(bottom):
+        st.plotly_chart(logit_effects_chart(top, top_fx, bottom, bottom_fx), key="ft_logits")
+    else:
+        _logit_list("Promotes (top logits)", top, "green")
+        _logit_list("Suppresses (bottom logits)", bottom, "violet")
+
+
+def _list(value: object) -> list:
+    return list(value) if isinstance(value, list | tuple) else []
 
 
 def _metric(value: object, fmt: str) -> str:
@@ -116,8 +135,7 @@ def render() -> None:
         show_contexts(features.parse_contexts(card.get("top_contexts")))
     with right:
         st.subheader("Logit effects")
-        _logit_list("Promotes (top logits)", card.get("top_logits"), "green")
-        _logit_list("Suppresses (bottom logits)", card.get("bottom_logits"), "violet")
+        _logit_effects(card)
         _logit_list("Most reached logits in the corpus", card.get("top_reached_logits"), "orange")
     st.subheader("Across the corpus")
     inputs, outputs = features.neighbourhood(uid)

@@ -8,7 +8,7 @@ from app.data import supernodes
 from app.data.graphs import graph_info
 from app.ui.collapsed_view import show_collapsed
 from app.ui.graph_header import graph_choices
-from app.ui.guard import run_page
+from app.ui.guard import run_page, safe_callback
 from app.ui.links import open_feature
 
 
@@ -46,18 +46,16 @@ def _details(name: str) -> None:
     else:
         st.caption("Defined by an explicit list of features.")
     c1, c2, _ = st.columns([1, 1, 4])
-    if c1.button(
+    c1.button(
         "Refresh membership",
         key="sn_refresh",
         disabled=not node.query_name,
         icon=":material/refresh:",
-    ):
-        result = supernodes.refresh(name)
-        st.toast(
-            f"+{len(result.added)} / -{len(result.removed)} members"
-            if result.changed
-            else "Membership unchanged."
-        )
+        on_click=_refresh,
+        args=(name,),
+    )
+    if "sn_refreshed" in st.session_state:
+        st.toast(st.session_state.pop("sn_refreshed"))
     if c2.button("Delete", key="sn_delete", icon=":material/delete:"):
         supernodes.delete(name)
         st.query_params.clear()
@@ -81,6 +79,16 @@ def _details(name: str) -> None:
             hide_index=True,
             key="sn_history",
         )
+
+
+@safe_callback
+def _refresh(name: str) -> None:
+    result = supernodes.refresh(name)
+    st.session_state["sn_refreshed"] = (
+        f"{name}: +{len(result.added)} / -{len(result.removed)} members"
+        if result.changed
+        else f"{name}: membership unchanged"
+    )
 
 
 def _collapsed(all_names: list[str], default: str) -> None:

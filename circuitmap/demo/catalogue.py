@@ -190,7 +190,7 @@ def _context_activations(
             values.tolist(),
             strict=True,
         ):
-            found[(t, f)] = [round(a, 4) for a in v[:n]]
+            found[(t, f)] = [round(a, 4) + 0.0 for a in v[:n]]  # no -0.0
         for i, t in zip(ids.tolist(), chunk, strict=True):
             token_names[i] = _tokens(harvester, t)
     contexts: dict[int, list[Context]] = {}
@@ -251,15 +251,20 @@ def load_catalogue(path: Path) -> list[FeatureCard]:
     ]
 
 
-def _inputs(config: CatalogueConfig, corpus_texts: Sequence[str]) -> dict[str, object]:
-    return {"config": asdict(config), "n_texts": len(corpus_texts)}
+def _inputs(
+    config: CatalogueConfig, corpus_texts: Sequence[str], label_version: int
+) -> dict[str, object]:
+    return {"config": asdict(config), "n_texts": len(corpus_texts), "label_version": label_version}
 
 
 def catalogue_dir(
-    clt_dir: Path, corpus_texts: Sequence[str], config: CatalogueConfig = CatalogueConfig()
+    clt_dir: Path,
+    corpus_texts: Sequence[str],
+    config: CatalogueConfig = CatalogueConfig(),
+    label_version: int = 0,
 ) -> Path:
     """Where the catalogue of the CLT in `clt_dir` lives (built or not): inside it."""
-    inputs = _inputs(config, corpus_texts)
+    inputs = _inputs(config, corpus_texts, label_version)
     return stage_dir("catalogue", CATALOGUE_STAGE_VERSION, inputs, clt_dir)
 
 
@@ -290,7 +295,7 @@ def build_catalogue(
             cards = feature_catalogue(model, tokenizer, tc, corpus_texts, config, label)
         save_catalogue(cards, out / CATALOGUE_FILE)
 
-    inputs = {**_inputs(config, corpus_texts), "label_version": label_version}
+    inputs = _inputs(config, corpus_texts, label_version)
     return cached_stage(
         "catalogue", CATALOGUE_STAGE_VERSION, inputs, build, root=clt_dir, rebuild=rebuild
     )

@@ -50,9 +50,7 @@ class DemoWorld:
     @classmethod
     def of(cls, config: CorpusConfig) -> DemoWorld:
         names = list(STATES)[: config.n_states]
-        return cls(
-            {s: (STATES[s][0], STATES[s][1][: config.cities_per_state]) for s in names}
-        )
+        return cls({s: (STATES[s][0], STATES[s][1][: config.cities_per_state]) for s in names})
 
     def capital(self, state: str) -> str:
         return self.states[state][0]
@@ -119,8 +117,10 @@ def concept_label(card: FeatureCard, world: DemoWorld) -> str:
     """A short concept tag for a card ("state texas", "say austin (texas)", "units 5"), or ""."""
     state = state_concept(card, world)
     if state is not None:
-        return f"say {world.capital(state.state)} ({state.state})" if state.says_capital else (
-            f"state {state.state}"
+        return (
+            f"say {world.capital(state.state)} ({state.state})"
+            if state.says_capital
+            else (f"state {state.state}")
         )
     digit = units_digit(card)
     return f"sum ends in {digit}" if digit is not None else ""
