@@ -10,28 +10,19 @@ from typing import Annotated
 import typer
 
 APP_MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
-PRIMARY_COLOR = "#7c3aed"  # violet, beside the graph view's magenta selection and PRGn edges
+STREAMLIT_OPTIONS = {
+    "server.headless": "true",
+    "browser.gatherUsageStats": "false",
+    "client.toolbarMode": "minimal",
+    "theme.primaryColor": "#7c3aed",  # violet, beside the graph's magenta selection and PRGn edges
+}
 
 
 def streamlit_command(port: int, host: str) -> list[str]:
     """The `streamlit run` command line for the dashboard."""
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(APP_MAIN),
-        "--server.port",
-        str(port),
-        "--server.address",
-        host,
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--client.toolbarMode",
-        "minimal",
-    ]
+    options = {"server.port": str(port), "server.address": host, **STREAMLIT_OPTIONS}
+    flags = [part for name, value in options.items() for part in (f"--{name}", value)]
+    return [sys.executable, "-m", "streamlit", "run", str(APP_MAIN), *flags]
 
 
 def dashboard(

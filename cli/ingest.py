@@ -84,6 +84,11 @@ def ingest(
         prompts = Corpus(corpus, corpus_format, corpus_name)
     except (FileNotFoundError, ValueError) as error:
         _fail(str(error))
+    if compute == "pipeline":  # the demo model and CLT when neither is given (cli.trace's hook)
+        from cli.trace import demo_paths
+
+        default_model, default_transcoders = demo_paths()
+        model, transcoders = model or default_model, transcoders or default_transcoders
     recipe = ComputeRecipe(compute, model, transcoders, _settings(setting or []))
     _interrupt_on_sigterm()
     try:

@@ -229,13 +229,16 @@ class Worker:
         result: WriteResult | None = None
         if graph is not None:
             try:
-                result = self._call(lambda: self.writer.write_graph(prompt, graph), "write")
+                result = self._call(
+                    lambda: self.writer.write_graph(prompt, graph), f"write {prompt.uid}'s graph"
+                )
             except (ValueError, Neo4jError) as write_error:  # a bad graph, not a lost server
                 error = f"write failed: {_describe(write_error)}"
         if result is None:
             failure = error or "unknown error"
             result = self._call(
-                lambda: self.writer.write_failure(prompt, self.spec, failure), "write"
+                lambda: self.writer.write_failure(prompt, self.spec, failure),
+                f"record {prompt.uid}'s failure",
             )
         with self._lock:
             self._held.discard(result.graph_uid)

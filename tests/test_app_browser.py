@@ -57,7 +57,7 @@ def _count(page, tab: str) -> int:
 def test_graph_view_click_selects_a_node_and_shows_its_connections(browser, dashboard):
     url, corpus = dashboard
     assert "two-hop" in corpus.prompts[0]["tags"]  # synthetic_prompts starts with a two-hop one
-    page = browser.new_page(viewport={"width": 1700, "height": 1900})
+    page = browser.new_page(viewport={"width": 1700, "height": 1300})
     print(f"graph page drawn in {open_graph_page(page, url, corpus.graphs[0]):.2f} s")
     picked, seconds = click_node(page, corpus.hub)
     print(f"selection drawn in {seconds:.2f} s")

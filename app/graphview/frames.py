@@ -22,10 +22,6 @@ NODE_COLUMNS = [
 EDGE_COLUMNS = ["source", "target", "weight"]
 
 
-def empty_nodes() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in NODE_COLUMNS})
-
-
 def empty_edges() -> pd.DataFrame:
     return pd.DataFrame({"source": [], "target": [], "weight": []}).astype(
         {"source": object, "target": object, "weight": float}

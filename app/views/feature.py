@@ -61,7 +61,11 @@ def _logit_effects(card: dict) -> None:
         _list(card.get("bottom_logit_effects")),
     )
     if top and len(top_fx) == len(top) and len(bottom_fx) == len(bottom):
-        st.plotly_chart(logit_effects_chart(top, top_fx, bottom, bottom_fx), key="ft_logits")
+        st.plotly_chart(
+            logit_effects_chart(top, top_fx, bottom, bottom_fx),
+            key="ft_logits",
+            config={"displayModeBar": False},
+        )
     else:
         _logit_list("Promotes (top logits)", top, "green")
         _logit_list("Suppresses (bottom logits)", bottom, "violet")
