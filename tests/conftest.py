@@ -30,8 +30,12 @@ if not os.environ.get("CIRCUITMAP_HOME") and not os.environ.get("NEO4J_URI"):
     os.environ["CIRCUITMAP_NEO4J_PORT"] = "7688"
 
 NEO4J_IMAGE = "neo4j:5.26-community"
-# Deletes in batches (own transactions) so a large leftover graph never needs one huge transaction.
-_WIPE = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+# Deletes in batches (own transactions), relationships first, so a large leftover graph (a dense
+# node's DETACH DELETE drags all its relationships into one batch) never needs a huge transaction.
+_WIPE_STEPS = (
+    "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 50000 ROWS",
+    "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 50000 ROWS",
+)
 
 
 def _no_database(reason: str) -> None:
@@ -86,5 +90,6 @@ def neo4j_driver() -> Iterator[Driver]:
 def clean_db(neo4j_driver: Driver) -> Driver:
     """The session's driver over an empty database (constraints and indexes are kept)."""
     with neo4j_driver.session(database=database_name()) as session:
-        session.run(_WIPE).consume()
+        for step in _WIPE_STEPS:
+            session.run(step).consume()
     return neo4j_driver
