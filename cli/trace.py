@@ -13,10 +13,12 @@ console = Console()
 
 
 def demo_paths() -> tuple[str | None, str | None]:
-    """(model, transcoders) used when --model / --transcoders are left out.
+    """(model, transcoders) used when --model / --transcoders are left out: the demo model and
+    CLT once `circuitmap demo` has built them. None means no default."""
+    from circuitmap.demo.stages import demo_paths as built
 
-    Hook for the demo: return the built demo model and CLT directories. None means no default."""
-    return None, None
+    paths = built()
+    return (str(paths[0]), str(paths[1])) if paths else (None, None)
 
 
 def _fail(message: str) -> None:

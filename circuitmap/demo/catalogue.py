@@ -107,8 +107,10 @@ def feature_catalogue(
     for start in range(0, len(texts), config.batch_texts):
         chunk = texts[start : start + config.batch_texts]
         acts, lengths = _activations(harvester, tc, chunk)
-        segment = torch.repeat_interleave(torch.arange(len(chunk)), lengths)
-        per_text = torch.zeros(len(chunk), n_feat).index_reduce_(0, segment, acts, "amax")
+        segment = torch.repeat_interleave(torch.arange(len(chunk)), lengths)[:, None]
+        per_text = torch.zeros(len(chunk), n_feat).scatter_reduce_(
+            0, segment.expand(-1, n_feat), acts, "amax"
+        )
         n_active += (acts > 0).sum(0)
         total += acts.sum(0, dtype=torch.float64)
         n_tokens += acts.shape[0]

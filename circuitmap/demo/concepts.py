@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
-from circuitmap.demo.catalogue import FeatureCard
+from circuitmap.demo.catalogue import Context, FeatureCard
 from circuitmap.demo.corpus import STATES, CorpusConfig
 
 STATE_SHARE = 0.8
@@ -55,12 +56,9 @@ class DemoWorld:
     def capital(self, state: str) -> str:
         return self.states[state][0]
 
-    def state_of(self, word: str) -> str | None:
-        """The state a city, a state or a capital belongs to."""
-        return self._members.get(word)
-
-    @property
-    def _members(self) -> dict[str, str]:
+    @cached_property
+    def members(self) -> dict[str, str]:
+        """The state of every city, state and capital."""
         members = {}
         for state, (capital, cities) in self.states.items():
             members.update({w: state for w in (state, capital, *cities)})
@@ -72,23 +70,28 @@ def state_concept(card: FeatureCard, world: DemoWorld) -> StateConcept | None:
     contexts = card.top_contexts
     if len(contexts) < MIN_CONTEXTS:
         return None
-    members = world._members
-    mentioned = []
+    members = world.members
+    mentioned: list[str | None] = []
+    named: dict[str, set[str]] = {}
     for context in contexts:
-        found = {members[t] for t in context.tokens if t in members}
-        mentioned.append(next(iter(found)) if len(found) == 1 else None)
+        seen = [t for t in context.tokens[: _peak(context) + 1] if t in members]
+        states = {members[t] for t in seen}
+        state = states.pop() if len(states) == 1 else None
+        mentioned.append(state)
+        if state is not None:
+            cities = [t for t in seen if t in world.states[state][1]]
+            named.setdefault(state, set()).add(cities[0] if cities else state)
     state, count = Counter(mentioned).most_common(1)[0]
     if state is None or count < STATE_SHARE * len(contexts):
         return None
-    capital, cities = world.states[state]
-    named = set()
-    for context, m in zip(contexts, mentioned, strict=True):
-        if m == state:
-            city = [t for t in context.tokens if t in cities]
-            named.add(city[0] if city else state)
-    if len(named) < MIN_STATE_MEMBERS:
+    if len(named[state]) < MIN_STATE_MEMBERS:
         return None
+    capital = world.capital(state)
     return StateConcept(state, bool(card.top_logits) and card.top_logits[0] == capital)
+
+
+def _peak(context: Context) -> int:
+    return max(range(len(context.activations)), key=context.activations.__getitem__)
 
 
 def units_digit(card: FeatureCard) -> int | None:
@@ -100,11 +103,10 @@ def units_digit(card: FeatureCard) -> int | None:
             return digit
     sums = []
     for context in card.top_contexts:
-        tokens, acts = context.tokens, context.activations
+        tokens = context.tokens
         if "=" not in tokens or not tokens[-1].isdigit():
             continue
-        peak = max(range(len(acts)), key=acts.__getitem__)
-        if tokens[peak] == "=":
+        if tokens[_peak(context)] == "=":
             sums.append(int(tokens[-1]) % 10)
     if len(sums) >= MIN_CONTEXTS:
         digit, count = Counter(sums).most_common(1)[0]

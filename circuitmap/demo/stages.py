@@ -183,14 +183,20 @@ def run_checks(
     )
 
 
+def demo_paths(root: Path | None = None) -> tuple[Path, Path] | None:
+    """(model directory, CLT directory) of the default demo if both are built, else None (for
+    commands that default to the demo, like `circuitmap trace`)."""
+    model_dir = demo_model_dir(None, root)
+    clt = clt_dir(model_dir, DEMO_CLT_CONFIG)
+    return (model_dir, clt) if is_built(model_dir) and is_built(clt) else None
+
+
 def built_demo(root: Path | None = None) -> DemoBuild | None:
     """The default demo's artefacts if every stage is built (nothing is built here), else None."""
-    model_dir = demo_model_dir(None, root)
-    if not is_built(model_dir):
+    paths = demo_paths(root)
+    if paths is None:
         return None
-    clt = clt_dir(model_dir, DEMO_CLT_CONFIG)
-    if not is_built(clt):
-        return None
+    model_dir, clt = paths
     catalogue = catalogue_dir(clt, catalogue_texts(model_dir), CatalogueConfig(), LABEL_VERSION)
     checks = stage_dir(
         "checks", CHECKS_STAGE_VERSION, _checks_inputs(catalogue, GraphSettings()), clt
