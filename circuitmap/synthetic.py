@@ -7,7 +7,9 @@ position) with a heavy-tailed fan-in and signed, heavy-tailed weights. Feature i
 across graphs: a word tends to activate the same features wherever it appears, and the rest follow
 a Zipf law over the catalogue, so corpus aggregates (features seen in many graphs, recurring
 feature-to-feature edges) are meaningful. Everything is seeded by the prompt text, so the same
-prompt always gives the same graph.
+prompt always gives the same graph. Node influences follow the pipeline's convention: each token,
+feature and error node gets the cumulative share of a latent importance held by the nodes ranked up
+to and including it (in (0, 1], smaller = more influential); logits carry only their probability.
 
 `synthetic_prompts` makes a small two-hop / one-hop / addition corpus in the demo world's style.
 """
@@ -127,10 +129,11 @@ def synthetic_graph(
     ids = [_token_id(w, cfg.vocab) for w in words]
     n_pos, n_layers = len(words), cfg.n_layers
 
-    nodes = [
-        NodeRecord(token_node_id(t, p), "token", -1, p, w, t, influence=_influence(rng))
-        for p, (w, t) in enumerate(zip(words, ids, strict=True))
-    ]
+    latent: list[float] = []  # importance of each token, feature and error node, in node order
+    nodes: list[NodeRecord] = []
+    for p, (w, t) in enumerate(zip(words, ids, strict=True)):
+        nodes.append(NodeRecord(token_node_id(t, p), "token", -1, p, w, t))
+        latent.append(_importance(rng))
     for layer, index, pos in _features(rng, cfg, words):
         word = words[pos]
         nodes.append(
@@ -142,23 +145,17 @@ def synthetic_graph(
                 word,
                 index,
                 activation=float(rng.gamma(2.0, 1.5)),
-                influence=_influence(rng),
                 label=_feature_label(layer, index, cfg),
             )
         )
+        latent.append(_importance(rng))
     for layer in range(n_layers):
         for pos in range(n_pos):
             if pos == n_pos - 1 or rng.random() < cfg.error_fraction:
-                nodes.append(
-                    NodeRecord(
-                        error_node_id(layer, pos),
-                        "error",
-                        layer,
-                        pos,
-                        words[pos],
-                        influence=_influence(rng),
-                    )
-                )
+                nodes.append(NodeRecord(error_node_id(layer, pos), "error", layer, pos, words[pos]))
+                latent.append(_importance(rng))
+    for node, share in zip(nodes, _cumulative_shares(np.array(latent)), strict=True):
+        node.influence = share
     for word, token_id, prob in _logits(rng, cfg, answer):
         nodes.append(
             NodeRecord(
@@ -168,7 +165,6 @@ def synthetic_graph(
                 n_pos - 1,
                 word,
                 token_id,
-                influence=prob,
                 probability=prob,
             )
         )
@@ -222,8 +218,18 @@ def _token_id(word: str, vocab: tuple[str, ...]) -> int:
         )
 
 
-def _influence(rng: np.random.Generator) -> float:
+def _importance(rng: np.random.Generator) -> float:
+    """A node's latent influence on the logits: heavy-tailed, a few nodes hold most of it."""
     return float(rng.lognormal(-4.0, 1.5))
+
+
+def _cumulative_shares(importance: np.ndarray) -> list[float]:
+    """Each node's share of the total importance held by the nodes ranked (most important first)
+    up to and including it, as circuitmap.pruning computes `cumulative_scores`."""
+    order = np.argsort(-importance, kind="stable")
+    shares = np.empty_like(importance)
+    shares[order] = np.cumsum(importance[order]) / importance.sum()
+    return shares.tolist()
 
 
 def _features(

@@ -97,15 +97,10 @@ def _report(current: server.Status, settings: Settings) -> None:
 @app.command()
 def init() -> None:
     """Create the constraints and indexes of docs/schema.md (idempotent); record the version."""
-    from neo4j.exceptions import Neo4jError, ServiceUnavailable
+    from cli.connect import connected
+    from db.connection import database_name
+    from db.schema import ensure_schema
 
-    from db.connection import database_name, get_driver
-    from db.schema import SchemaVersionError, ensure_schema
-
-    try:
-        with get_driver() as driver:
-            version = ensure_schema(driver, database_name())
-    except (DbError, SchemaVersionError, ServiceUnavailable, Neo4jError) as error:
-        errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    with connected() as driver:
+        version = ensure_schema(driver, database_name())
     console.print(f"[green]schema version {version} ready[/]")

@@ -21,7 +21,6 @@ app = typer.Typer(
     "attribution graphs of its demo prompts in Neo4j. Without a command: build and store it all.",
 )
 console = Console()
-errors = Console(stderr=True)
 
 
 @app.callback(invoke_without_command=True)
@@ -106,36 +105,31 @@ def _store(build, limit: int | None) -> None:
     """Neo4j (started if local and stopped), the catalogue, then the demo prompts' graphs."""
     from circuitmap.pipeline import GraphBuilder, GraphSettings
     from circuitmap.transcoders import load_transcoder
+    from cli.connect import connected, fail
+    from cli.ingest import refresh_supernodes
     from db import server
     from db.config import load_settings
-    from db.connection import database_name, get_driver, neo4j_uri
+    from db.connection import database_name, neo4j_uri
     from db.jars import DbError
-    from db.schema import SchemaVersionError, ensure_schema
+    from db.schema import ensure_schema
     from ingest.catalog import TranscoderInfo, write_catalogue
     from ingest.compute import Computer, InlineExecutor
     from ingest.corpus import Corpus
     from ingest.progress import RichReporter, print_summary
     from ingest.spec import GraphSpec
     from ingest.worker import Worker
-    from queries.supernodes import refresh_all_supernodes
 
-    settings = load_settings()
     try:
+        settings = load_settings()
         with console.status("Neo4j: checking") as spinner:
             status = server.start(settings, progress=lambda m: spinner.update(f"Neo4j: {m}"))
-        if not status.running:
-            raise DbError(f"Neo4j at {status.uri} is {status.state} {status.detail}".strip())
-        driver = get_driver()
-    except DbError as error:
-        errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    except (DbError, ValueError) as error:
+        fail(str(error))
+    if not status.running:
+        fail(f"Neo4j at {status.uri} is {status.state} {status.detail}".strip())
     database = database_name()
-    with driver:
-        try:
-            ensure_schema(driver, database)
-        except SchemaVersionError as error:
-            errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+    with connected() as driver:
+        ensure_schema(driver, database)
         graph_settings = GraphSettings()
         builder = GraphBuilder.from_paths(str(build.model_dir), str(build.clt_dir), graph_settings)
         tc = load_transcoder(build.clt_dir)
@@ -166,9 +160,7 @@ def _store(build, limit: int | None) -> None:
         with reporter:
             summary = worker.run(itertools.islice(corpus, limit))
         print_summary(console, summary, corpus.errors)
-        refreshed = refresh_all_supernodes(driver)
-        if refreshed:
-            console.print(f"refreshed {len(refreshed)} query-defined supernodes")
+        refresh_supernodes(driver)
 
 
 def _print_next_steps() -> None:

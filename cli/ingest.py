@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+from cli.connect import connected, fail
+
+if TYPE_CHECKING:
+    from neo4j import Driver
 
 console = Console()
 errors = Console(stderr=True)
@@ -26,11 +31,6 @@ def _settings(pairs: list[str]) -> dict[str, object]:
         except json.JSONDecodeError:
             settings[key] = value
     return settings
-
-
-def _fail(message: str) -> None:
-    errors.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _interrupt_on_sigterm() -> None:
@@ -71,9 +71,8 @@ def ingest(
     edge_batch: Annotated[int, typer.Option(min=1, help="Edges per UNWIND batch.")] = 20_000,
 ) -> None:
     """Compute and store the attribution graph of every prompt in CORPUS (resumable)."""
-    from db.connection import database_name, get_driver, neo4j_uri
-    from db.jars import DbError
-    from db.schema import SchemaVersionError, ensure_schema
+    from db.connection import database_name, neo4j_uri
+    from db.schema import ensure_schema
     from ingest.compute import ComputeRecipe, InlineExecutor, ProcessExecutor, RayExecutor
     from ingest.corpus import Corpus
     from ingest.progress import RichReporter, print_summary
@@ -83,7 +82,7 @@ def ingest(
     try:
         prompts = Corpus(corpus, corpus_format, corpus_name)
     except (FileNotFoundError, ValueError) as error:
-        _fail(str(error))
+        fail(str(error))
     if compute == "pipeline":  # the demo model and CLT when neither is given (cli.trace's hook)
         from cli.trace import demo_paths
 
@@ -91,18 +90,12 @@ def ingest(
         model, transcoders = model or default_model, transcoders or default_transcoders
     recipe = ComputeRecipe(compute, model, transcoders, _settings(setting or []))
     _interrupt_on_sigterm()
-    try:
-        driver = get_driver(max_transaction_retry_time=5.0)
-    except DbError as error:
-        _fail(str(error))
-    with driver:
+    # No connectivity check: a worker may start before Neo4j and waits for it with backoff.
+    with connected(verify=False, max_transaction_retry_time=5.0) as driver:
         where = f"Neo4j at {neo4j_uri()}"
-        try:
-            with_backoff(
-                lambda: ensure_schema(driver, database_name()), "check the schema", where=where
-            )
-        except SchemaVersionError as error:
-            _fail(str(error))
+        with_backoff(
+            lambda: ensure_schema(driver, database_name()), "check the schema", where=where
+        )
         with console.status("loading the graph computation"):
             try:
                 if ray:
@@ -112,7 +105,7 @@ def ingest(
                 else:
                     executor = InlineExecutor(recipe)
             except (ValueError, OSError, ImportError) as error:
-                _fail(f"cannot load the graph computation: {error}")
+                fail(f"cannot load the graph computation: {error}")
         writer = GraphWriter(
             driver,
             database_name(),
@@ -136,10 +129,20 @@ def ingest(
                 summary = worker.run(prompts)
         except KeyboardInterrupt:
             print_summary(console, worker.summary, prompts.errors)
-            _fail("interrupted; run the same command again to resume")
+            fail("interrupted; run the same command again to resume")
         finally:
             executor.close()
-    print_summary(console, summary, prompts.errors)
+        print_summary(console, summary, prompts.errors)
+        refresh_supernodes(driver)
+
+
+def refresh_supernodes(driver: Driver) -> None:
+    """Re-evaluate the query-defined supernodes after a run, so they see the new graphs."""
+    from queries.supernodes import refresh_all_supernodes
+
+    refreshed = refresh_all_supernodes(driver)
+    if refreshed:
+        console.print(f"refreshed {len(refreshed)} query-defined supernodes")
 
 
 def import_graphs(
@@ -147,21 +150,17 @@ def import_graphs(
     corpus_name: Annotated[str, typer.Option(help="Corpus name stored on prompts.")] = "imported",
 ) -> None:
     """Import graph JSON files (circuit-tracer / Neuronpedia schema) beside computed graphs."""
-    from db.connection import database_name, get_driver
-    from db.jars import DbError
-    from db.schema import SchemaVersionError, ensure_schema
+    from db.connection import database_name
+    from db.schema import ensure_schema
     from ingest.importer import import_files
     from ingest.progress import RichReporter
     from ingest.writer import GraphWriter
 
-    try:
-        with get_driver() as driver:
-            ensure_schema(driver, database_name())
-            writer = GraphWriter(driver, database_name())
-            with RichReporter(console, len(files), "import") as reporter:
-                summary = import_files(files, writer, corpus_name, reporter)
-    except (DbError, SchemaVersionError) as error:
-        _fail(str(error))
+    with connected() as driver:
+        ensure_schema(driver, database_name())
+        writer = GraphWriter(driver, database_name())
+        with RichReporter(console, len(files), "import") as reporter:
+            summary = import_files(files, writer, corpus_name, reporter)
     console.print(
         f"imported {summary.written} graphs ({summary.nodes:,} nodes, {summary.edges:,} edges), "
         f"{summary.skipped} already present, {len(summary.errors)} unreadable, "

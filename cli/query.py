@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +12,8 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from cli.connect import connected
 
 app = typer.Typer(help="Cypher queries over the corpus: the library and your saved queries.")
 console = Console()
@@ -29,30 +29,6 @@ class OutputFormat(StrEnum):
 PARAM_HELP = "A parameter as name=value (repeat the option for several)."
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help=PARAM_HELP)]
 Format = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
-
-
-@contextmanager
-def connected() -> Iterator[object]:
-    """A driver from the environment; any expected failure becomes a one-line error and exit 1."""
-    from neo4j.exceptions import ServiceUnavailable
-
-    from db.connection import get_driver, neo4j_uri
-    from db.jars import DbError
-    from queries.runner import QueryFailedError
-    from queries.safety import UnsafeQueryError
-
-    try:
-        with get_driver(notifications_min_severity="OFF") as driver:
-            yield driver
-    except ServiceUnavailable:
-        errors.print(
-            f"error: no Neo4j answers at {neo4j_uri()}: run `circuitmap db start` or set NEO4J_URI",
-            markup=False,
-        )
-        raise typer.Exit(1) from None
-    except (ValueError, LookupError, DbError, UnsafeQueryError, QueryFailedError) as error:
-        errors.print(f"error: {error}", markup=False)
-        raise typer.Exit(1) from None
 
 
 def print_frame(frame: pd.DataFrame, fmt: OutputFormat, note: str = "") -> None:

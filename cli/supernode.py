@@ -9,7 +9,8 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from cli.query import Format, OutputFormat, Params, connected, console, print_frame
+from cli.connect import connected
+from cli.query import Format, OutputFormat, Params, console, print_frame
 
 app = typer.Typer(help="Supernodes: named groups of features, defined by a saved query or a list.")
 

@@ -1,10 +1,14 @@
-"""Read one stored graph back into a `GraphRecord`, the shape every exporter and view reads."""
+"""Read one stored graph back: as a `GraphRecord` (exporters), and its edges (also the dashboard).
+
+`read_edges` is the one way to read a graph's edges, so every reader gets the fast single-row form.
+"""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pandas as pd
 from neo4j import Driver
 
 from circuitmap.records import GraphRecord, NodeRecord
@@ -26,7 +30,7 @@ def read_graph(driver: Driver, graph_uid: str) -> GraphRecord:
         raise LookupError(f"no complete graph {graph_uid!r}")
     graph, prompt, n_layers = info.iloc[0][["graph", "prompt", "n_layers"]]
     nodes_df = run_query(driver, "graph_nodes", {"graph": graph_uid}, row_cap=0).frame
-    edges_df = run_query(driver, "graph_edges", {"graph": graph_uid}, row_cap=0).frame
+    edges_df = read_edges(driver, graph_uid)
     nodes = [
         NodeRecord(
             node_id=row.node_id,
@@ -65,6 +69,21 @@ def read_graph(driver: Driver, graph_uid: str) -> GraphRecord:
         },
         settings=json.loads(graph.get("settings") or "{}"),
         metadata={"graph_uid": graph_uid, "tool_version": graph.get("tool_version")},
+    )
+
+
+def read_edges(driver: Driver, graph_uid: str) -> pd.DataFrame:
+    """Every edge of a complete graph as columns source, target (node ids) and weight.
+
+    Uses `graph_edge_lists` (three lists in one row): the driver's cost is per record, so this is
+    several times faster than one row per edge for graphs of 10^4 edges and more.
+    """
+    lists = run_query(driver, "graph_edge_lists", {"graph": graph_uid}, row_cap=0).frame
+    if lists.empty:
+        return pd.DataFrame({"source": [], "target": [], "weight": []})
+    row = lists.iloc[0]
+    return pd.DataFrame(
+        {"source": row["sources"], "target": row["targets"], "weight": row["weights"]}
     )
 
 

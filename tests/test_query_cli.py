@@ -88,3 +88,44 @@ def test_supernode_commands(dallas, tmp_path):
     assert json.loads(out.read_text())["qParams"]["supernodes"] == [["state", "0_101_7"]]
     assert cli("supernode", "delete", "state").exit_code == 0
     assert cli("supernode", "show", "state").exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (("query", "list"), {"NEO4J_URI": "bolt://127.0.0.1:1"}, "no Neo4j answers"),
+        (("supernode", "list"), {"NEO4J_URI": "bolt://127.0.0.1:1"}, "no Neo4j answers"),
+        (("db", "init"), {"NEO4J_URI": "bolt://127.0.0.1:1"}, "no Neo4j answers"),
+        (("query", "list"), {"NEO4J_URI": "http://x"}, "NEO4J_URI must start with"),
+        (("query", "list"), {"NEO4J_USER": "nobody"}, "refused the credentials"),
+        (("import", "none.json"), {"NEO4J_USER": "nobody"}, "refused the credentials"),
+        (("ingest", "{corpus}", "--compute", "synthetic"), {"NEO4J_USER": "nobody"}, "refused"),
+    ],
+)
+def test_connection_problems_are_one_line_errors(neo4j_driver, tmp_path, args, env, says):
+    """Unreachable, misconfigured or refused: every command says so in one line and exits 1."""
+    from db.connection import neo4j_uri
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the capital of texas is\n")
+    env = {"NEO4J_URI": neo4j_uri(), "NEO4J_PASSWORD": "wrong", **env}  # user nobody: no lockout
+    out = runner.invoke(app, [a.format(corpus=corpus) for a in args], env=env)
+    assert out.exit_code == 1, out.output
+    assert out.stderr.startswith("error: ") and says in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_ingest_refreshes_query_defined_supernodes(clean_db, tmp_path):
+    from queries.saved import save_query
+    from queries.supernodes import create_supernode, get_supernode
+
+    save_query(clean_db, "layer-0", "MATCH (f:Feature {layer: 0}) RETURN f.uid AS feature_uid")
+    create_supernode(clean_db, "early", query_name="layer-0")
+    assert get_supernode(clean_db, "early").members == []
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the capital of texas is\ndallas is in\n")
+    sets = ("--set", "n_features=40", "--set", "n_edges=600")
+    out = cli("ingest", str(corpus), "--compute", "synthetic", *sets)
+    assert out.exit_code == 0, out.output
+    assert "refreshed 1 query-defined supernodes" in out.stdout
+    assert len(get_supernode(clean_db, "early").members) > 0

@@ -168,3 +168,20 @@ def test_corpus_stats(corpus):
     }
     assert row["features_seen"] == len(distinct)
     assert row["replacement_p50"] == pytest.approx(0.6)
+
+
+def test_influence_ranks_smallest_share_first(corpus):
+    """`influence` is a cumulative share (docs/schema.md): the smallest is the most influential."""
+    driver, _, uids = corpus
+    for city, influence, activation in (("dallas", 0.6, 5.0), ("houston", 0.05, 1.0)):
+        driver.execute_query(
+            "MATCH (n:Node {graph_uid: $g, feature_uid: $f}) "
+            "SET n.influence = $i, n.activation = $a",
+            g=uids[city], f=TEXAS_STATE, i=influence, a=activation,
+        )  # fmt: skip
+    ranked = run_query(driver, "feature_prompts", {"feature": TEXAS_STATE, "order_by": "influence"})
+    assert ranked.frame["graph_uid"].tolist() == [uids["houston"], uids["dallas"]]
+    by_activation = run_query(driver, "feature_prompts", {"feature": TEXAS_STATE}).frame
+    assert by_activation["graph_uid"].tolist() == [uids["dallas"], uids["houston"]]
+    top = run_query(driver, "feature_chains", {"via": TEXAS_STATE, "max_instances": 1}).frame
+    assert set(top["graph_uid"]) == {uids["houston"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from circuitmap.synthetic import (
     SyntheticConfig,
@@ -49,3 +50,15 @@ def test_features_recur_across_graphs_and_long_prompts_fail() -> None:
         assert "more than the maximum" in str(error)
     else:
         raise AssertionError("an over-long prompt was accepted")
+
+
+def test_influence_is_a_cumulative_share_as_the_pipeline_writes_it() -> None:
+    """Tokens, features, errors: cumulative shares in (0, 1] (smaller = more influential, the last
+    ranked node holds 1); logits: no influence, only their probability (circuitmap.pipeline)."""
+    graph = synthetic_graph("the capital of texas is", SyntheticConfig(n_features=50, n_edges=500))
+    ranked = [n.influence for n in graph.nodes if n.kind != "logit"]
+    shares = np.sort(np.array(ranked))
+    assert shares[0] > 0 and shares[-1] == pytest.approx(1.0)
+    assert (np.diff(shares) > 0).all()  # each rank adds its node's positive share
+    assert {n.kind for n in graph.nodes if n.influence is not None} == {"token", "feature", "error"}
+    assert all(n.influence is None and n.probability > 0 for n in graph.nodes if n.kind == "logit")

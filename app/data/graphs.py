@@ -8,9 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from app.data import run
+from app.data.connection import get_driver
 from app.graphview.connections import node_caption, with_shares
 from app.graphview.figure import hover_text
 from app.graphview.frames import normalize_edges, normalize_nodes
+from queries.graph_reader import read_edges
 
 
 @dataclass
@@ -48,20 +50,10 @@ def load_graph(graph_uid: str) -> GraphBundle:
     records = nodes.to_dict("records")
     nodes["caption"] = [node_caption(r) for r in records]
     nodes["hover"] = [hover_text(r) for r in records]
-    edges = with_shares(normalize_edges(_edges(graph_uid)))
+    edges = with_shares(normalize_edges(read_edges(get_driver(), graph_uid)))
     tokens = info.get("prompt_tokens")
     tokens = list(tokens) if isinstance(tokens, list) and tokens else tokens_of(nodes)
     return GraphBundle(info, nodes, edges, _n_layers(info, nodes), tokens)
-
-
-def _edges(graph_uid: str) -> pd.DataFrame:
-    lists = run.frame("graph_edge_lists", graph=graph_uid)
-    if lists.empty:
-        return pd.DataFrame(columns=["source", "target", "weight"])
-    row = lists.iloc[0]
-    return pd.DataFrame(
-        {"source": row["sources"], "target": row["targets"], "weight": row["weights"]}
-    )
 
 
 def tokens_of(nodes: pd.DataFrame) -> list[str]:

@@ -28,12 +28,20 @@ import numpy as np
 import torch
 
 from circuitmap.demo.catalogue import FeatureCard
-from circuitmap.demo.concepts import DemoWorld, StateConcept, state_concept, units_digit
+from circuitmap.demo.concepts import (
+    SUM_TOLERANCE,
+    DemoWorld,
+    StateConcept,
+    state_concept,
+    sum_value,
+    units_digit,
+)
 from circuitmap.interventions import Intervention, intervene
 from circuitmap.pipeline import GraphBuilder
 from circuitmap.records import GraphRecord
 
 FeatureKey = tuple[int, int]  # (layer, index)
+MAX_OPERAND = 99
 
 
 @dataclass
@@ -42,34 +50,43 @@ class Concepts:
 
     states: dict[FeatureKey, StateConcept]
     units: dict[FeatureKey, int]
+    sums: dict[FeatureKey, int]
 
     @classmethod
     def of(cls, cards: Iterable[FeatureCard], world: DemoWorld) -> Concepts:
-        states, units = {}, {}
+        states, units, sums = {}, {}, {}
         for card in cards:
             key = (card.layer, card.index)
             if (state := state_concept(card, world)) is not None:
                 states[key] = state
             elif (digit := units_digit(card)) is not None:
                 units[key] = digit
-        return cls(states, units)
+            elif (value := sum_value(card)) is not None:
+                sums[key] = value
+        return cls(states, units, sums)
 
     def features_of_state(self, state: str) -> set[FeatureKey]:
         return {k for k, c in self.states.items() if c.state == state}
+
+    def features_of_units(self, digit: int) -> set[FeatureKey]:
+        return {k for k, d in self.units.items() if d == digit}
+
+    def features_of_sum(self, value: int) -> set[FeatureKey]:
+        """Sum features whose sum is within SUM_TOLERANCE of `value`."""
+        return {k for k, v in self.sums.items() if abs(v - value) <= SUM_TOLERANCE}
 
     def summary(self) -> dict[str, object]:
         per_state = defaultdict(int)
         for c in self.states.values():
             per_state[c.state] += 1
-        per_digit = defaultdict(int)
-        for d in self.units.values():
-            per_digit[d] += 1
         return {
             "state_features": len(self.states),
             "say_capital_features": sum(c.says_capital for c in self.states.values()),
             "states_covered": len(per_state),
             "units_features": len(self.units),
-            "digits_covered": len(per_digit),
+            "digits_covered": len(set(self.units.values())),
+            "sum_features": len(self.sums),
+            "sums_covered": len(set(self.sums.values())),
         }
 
 
@@ -226,15 +243,27 @@ class AdditionCheck:
     b: int
     answer: str
     predicted: str
-    units_features: list[str]  # node ids of units-digit features on a path to the answer
+    units_features: list[str]  # node ids of features for the answer's units digit on a path
+    sum_features: list[str]  # node ids of features for sums near the answer on a path
+    swap_answer: str  # the donor's sum (b moved by ten)
+    swap_predicted: str
 
     @property
-    def path(self) -> bool:
+    def units_path(self) -> bool:
         return bool(self.units_features)
 
     @property
+    def sum_path(self) -> bool:
+        return bool(self.sum_features)
+
+    @property
+    def swap(self) -> bool:
+        return self.swap_predicted == self.swap_answer
+
+    @property
     def passed(self) -> bool:
-        return self.path
+        """The units-digit circuit (the paper's); `sum_path` and `swap` are the magnitude path."""
+        return self.units_path
 
 
 class TwoHopChecker:
@@ -281,14 +310,27 @@ class TwoHopChecker:
         )  # fmt: skip
 
 
-def check_addition(prompt: dict, record: GraphRecord, concepts: Concepts) -> AdditionCheck:
+def check_addition(
+    prompt: dict, record: GraphRecord, concepts: Concepts, builder: GraphBuilder | None = None
+) -> AdditionCheck:
+    """The path checks; with a `builder`, also the swap of the sum features for those of the
+    sum ten higher (ten lower when b + 10 is past the largest operand)."""
     meta = prompt["metadata"]
     a, b, answer = int(meta["a"]), int(meta["b"]), prompt["answer"]
-    wanted = {k for k, d in concepts.units.items() if d == int(answer) % 10}
-    on_path = features_on_path(record, {str(a), str(b)}, answer, wanted)
+    operands = {str(a), str(b)}
+    units = features_on_path(record, operands, answer, concepts.features_of_units(int(answer) % 10))
+    sums = features_on_path(record, operands, answer, concepts.features_of_sum(int(answer)))
+    shift = 10 if b + 10 <= MAX_OPERAND else -10
+    swap_answer, swapped = str(a + b + shift), ""
+    if builder is not None:
+        donor = prompt["text"].replace(f"+ {b} =", f"+ {b + shift} =")
+        remove = concepts.features_of_sum(a + b)
+        insert = concepts.features_of_sum(a + b + shift) - remove
+        swapped = swap_prediction(builder, prompt["text"], donor, remove, insert)
     return AdditionCheck(
-        prompt["id"], _split(prompt), a, b, answer, top_prediction(record), on_path
-    )
+        prompt["id"], _split(prompt), a, b, answer, top_prediction(record), units, sums,
+        swap_answer, swapped,
+    )  # fmt: skip
 
 
 def _key(record: GraphRecord, node_id: str) -> FeatureKey:

@@ -36,9 +36,24 @@ DEMO_CLT_CONFIG = TrainConfig(
 )
 
 
-def training_texts(corpus: Corpus) -> list[str]:
-    """Every training sentence of the demo corpus once, in corpus order."""
-    return list(dict.fromkeys(e.text for e in corpus.select(split=TRAIN)))
+def training_texts(
+    corpus: Corpus, task_shares: tuple[tuple[str, float], ...] = ()
+) -> list[str]:
+    """The demo corpus's training sentences, each task's repeated so that it holds about its
+    share of the words (tasks not named, and all with no shares given, appear once)."""
+    by_task = {
+        task: list(dict.fromkeys(e.text for e in corpus.select(task=task, split=TRAIN)))
+        for task in dict.fromkeys(e.task for e in corpus.examples)
+    }
+    words = {task: sum(len(t.split()) for t in texts) for task, texts in by_task.items()}
+    shares = dict(task_shares)
+    # The scale at which no task needs fewer than one copy of its sentences.
+    scale = max((words[t] / s for t, s in shares.items() if s > 0 and words.get(t)), default=0)
+    texts = []
+    for task, task_texts in by_task.items():
+        repeat = max(1, round(shares.get(task, 0) * scale / words[task])) if words[task] else 1
+        texts += task_texts * repeat
+    return texts
 
 
 def _inputs(model_dir: Path, config: TrainConfig) -> dict[str, object]:

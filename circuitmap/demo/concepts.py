@@ -34,6 +34,9 @@ MIN_STATE_MEMBERS = 2
 UNITS_LOGIT_SHARE = 0.7
 UNITS_CONTEXT_SHARE = 0.8
 MIN_CONTEXTS = 3
+MIN_TENS = 3
+SUM_SHARE = 0.8
+SUM_TOLERANCE = 2
 
 
 @dataclass(frozen=True)
@@ -97,22 +100,42 @@ def _peak(context: Context) -> int:
 def units_digit(card: FeatureCard) -> int | None:
     """The units digit `card`'s feature stands for (see the module docstring), or None."""
     numbers = [int(t) for t in card.top_logits if t.isdigit()]
-    if card.top_logits and numbers:
-        digit, count = Counter(n % 10 for n in numbers).most_common(1)[0]
-        if count >= UNITS_LOGIT_SHARE * len(card.top_logits):
-            return digit
+    found = _shared_units(numbers, UNITS_LOGIT_SHARE * len(card.top_logits))
+    if found is not None:
+        return found
+    sums = _sums_at_equals(card)
+    if len(sums) < MIN_CONTEXTS:
+        return None
+    return _shared_units(sums, UNITS_CONTEXT_SHARE * len(card.top_contexts))
+
+
+def _shared_units(numbers: list[int], needed: float) -> int | None:
+    """The units digit at least `needed` of `numbers` end in, if those span MIN_TENS tens."""
+    if not numbers:
+        return None
+    digit, count = Counter(n % 10 for n in numbers).most_common(1)[0]
+    tens = {n // 10 for n in numbers if n % 10 == digit}
+    return digit if count >= needed and len(tens) >= MIN_TENS else None
+
+
+def sum_value(card: FeatureCard) -> int | None:
+    """The sum `card`'s feature stands for (see the module docstring), or None."""
+    sums = _sums_at_equals(card)
+    if len(sums) < max(MIN_CONTEXTS, SUM_SHARE * len(card.top_contexts)):
+        return None
+    center = sorted(sums)[len(sums) // 2]
+    near = sum(abs(s - center) <= SUM_TOLERANCE for s in sums)
+    return center if near >= SUM_SHARE * len(card.top_contexts) else None
+
+
+def _sums_at_equals(card: FeatureCard) -> list[int]:
+    """The sums of the top contexts that are additions on whose "=" the feature peaks."""
     sums = []
     for context in card.top_contexts:
         tokens = context.tokens
-        if "=" not in tokens or not tokens[-1].isdigit():
-            continue
-        if tokens[_peak(context)] == "=":
-            sums.append(int(tokens[-1]) % 10)
-    if len(sums) >= MIN_CONTEXTS:
-        digit, count = Counter(sums).most_common(1)[0]
-        if count >= UNITS_CONTEXT_SHARE * len(card.top_contexts):
-            return digit
-    return None
+        if "=" in tokens and tokens[-1].isdigit() and tokens[_peak(context)] == "=":
+            sums.append(int(tokens[-1]))
+    return sums
 
 
 def concept_label(card: FeatureCard, world: DemoWorld) -> str:
@@ -125,4 +148,7 @@ def concept_label(card: FeatureCard, world: DemoWorld) -> str:
             else (f"state {state.state}")
         )
     digit = units_digit(card)
-    return f"sum ends in {digit}" if digit is not None else ""
+    if digit is not None:
+        return f"sum ends in {digit}"
+    value = sum_value(card)
+    return f"sum ≈ {value}" if value is not None else ""

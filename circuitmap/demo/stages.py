@@ -172,11 +172,11 @@ def run_checks(
         if task == "two_hop":
             two_hop.append(two_hop_checker.check(prompt, record))
         elif task == "addition":
-            addition.append(check_addition(prompt, record, concepts))
+            addition.append(check_addition(prompt, record, concepts, builder))
     return CheckReport(
         concepts=concepts.summary(),
         two_hop=summarise(two_hop, ("path", "swap", "passed")),
-        addition=summarise(addition, ("path", "passed")),
+        addition=summarise(addition, ("units_path", "sum_path", "swap", "passed")),
         scores=score_summary(prompts, records),
         two_hop_prompts=[asdict(c) | {"passed": c.passed} for c in two_hop],
         addition_prompts=[asdict(c) | {"passed": c.passed} for c in addition],

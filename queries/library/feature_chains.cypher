@@ -49,7 +49,8 @@ MATCH (g:Graph {uid: v.graph_uid})
     AND ($transcoder IS NULL OR g.transcoder_uid = $transcoder)
 MATCH (pr:Prompt {uid: g.prompt_uid})
   WHERE $tag IS NULL OR $tag IN pr.tags
-WITH g, pr, v ORDER BY coalesce(v.influence, 0.0) DESC LIMIT $max_instances
+// Most influential = smallest cumulative share (docs/schema.md); no influence ranks last.
+WITH g, pr, v ORDER BY coalesce(v.influence, 1.0) ASC LIMIT $max_instances
 WITH g, pr, v,
   COLLECT {
     MATCH (g)-[:HAS_NODE]->(x:TokenNode)

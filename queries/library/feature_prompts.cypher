@@ -3,7 +3,7 @@
 // One row per instance of the feature in a complete graph (a feature active at two positions of a
 // prompt gives two rows), found through the index on Node.feature_uid.
 // @param feature str  The feature uid ("<transcoder>/<layer>/<index>").
-// @param order_by str = "activation"  Rank by "activation" or "influence" (largest first).
+// @param order_by str = "activation"  "activation" (largest first) or "influence" (smallest first).
 // @param limit int = 100  Most rows returned.
 // @param tag str = null  Only prompts carrying this tag.
 // @param model str = null  Only graphs of this model uid.
@@ -13,7 +13,7 @@
 // @column position  Token position of the instance.
 // @column token  Text of the token at that position.
 // @column activation  The feature's activation there.
-// @column influence  Its influence on the logits (pruning influence).
+// @column influence  Its cumulative influence share on the logits: smaller = more influential.
 // @column node_id  The instance's node id in the graph.
 MATCH (n:Node {feature_uid: $feature})
 MATCH (g:Graph {uid: n.graph_uid})
@@ -29,5 +29,7 @@ RETURN
   n.activation AS activation,
   n.influence AS influence,
   n.node_id AS node_id
-ORDER BY CASE $order_by WHEN 'influence' THEN n.influence ELSE n.activation END DESC
+ORDER BY
+  CASE $order_by WHEN 'influence' THEN n.influence END ASC,
+  CASE $order_by WHEN 'influence' THEN null ELSE n.activation END DESC
 LIMIT $limit

@@ -1,0 +1,57 @@
+"""Reading a stored graph back: one way to read edges (graph_edge_lists), used by every reader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from circuitmap.synthetic import SyntheticConfig, synthetic_graph
+from queries import graph_reader
+from tests.planted import store
+
+
+@pytest.fixture
+def stored(clean_db):
+    from db.schema import ensure_schema
+
+    ensure_schema(clean_db)
+    record = synthetic_graph("the capital of texas is", SyntheticConfig(n_features=60, n_edges=900))
+    return clean_db, record, store(clean_db, record)
+
+
+def edge_set(ids, source, target, weight) -> set[tuple[str, str, float]]:
+    return {
+        (ids[s] if ids else s, ids[t] if ids else t, round(float(w), 5))
+        for s, t, w in zip(source, target, weight, strict=True)
+    }
+
+
+def test_read_graph_and_the_dashboard_read_edges_in_one_row(stored, monkeypatch):
+    driver, record, uid = stored
+    expected = edge_set(
+        [n.node_id for n in record.nodes],
+        record.edge_source,
+        record.edge_target,
+        record.edge_weight,
+    )
+    names: list[str] = []
+    run_query = graph_reader.run_query
+    monkeypatch.setattr(
+        graph_reader,
+        "run_query",
+        lambda d, name, *a, **k: names.append(name) or run_query(d, name, *a, **k),
+    )
+    again = graph_reader.read_graph(driver, uid)
+    assert "graph_edges" not in names and "graph_edge_lists" in names
+    got = edge_set(
+        [n.node_id for n in again.nodes], again.edge_source, again.edge_target, again.edge_weight
+    )
+    assert got == expected and len(expected) == record.n_edges
+    edges = graph_reader.read_edges(driver, uid)
+    assert edge_set(None, edges["source"], edges["target"], edges["weight"]) == expected
+    assert graph_reader.read_edges(driver, "no-such-graph").empty
+
+    import app.data.graphs
+
+    assert app.data.graphs.read_edges is graph_reader.read_edges  # the dashboard's loader
+    assert np.array_equal(np.sort(again.edge_weight), np.sort(record.edge_weight))
