@@ -81,16 +81,19 @@ def run_child(cmd: list[str], out: Path, env: dict | None = None) -> ToolRun:
     """Run a worker to completion and read its graphs and the figures it measured on itself."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, cwd=REPO, check=False)
-    wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"worker failed ({proc.returncode}): {' '.join(cmd)}")
+    return read_run(out, time.perf_counter() - start)
+
+
+def read_run(out: Path, wall_seconds: float) -> ToolRun:
     data = torch.load(out, weights_only=False)
     return ToolRun(
         graphs=data["graphs"],
         load_seconds=data["load_seconds"],
         peak_rss_bytes=data["peak_rss_bytes"],
         cuda_peak_bytes=data.get("cuda_peak_bytes"),
-        wall_seconds=wall,
+        wall_seconds=wall_seconds,
     )
 
 
@@ -120,8 +123,12 @@ class RunSettings:
         ]  # fmt: skip
 
 
-def run_tools(world: World, settings: RunSettings, workdir: Path) -> tuple[ToolRun, ToolRun]:
-    """(ours, circuit-tracer's) runs on one world."""
+def run_tools(
+    world: World, settings: RunSettings, workdir: Path, reuse_peer: bool = False
+) -> tuple[ToolRun, ToolRun]:
+    """(ours, circuit-tracer's) runs on one world. With `reuse_peer`, circuit-tracer's graphs
+    from an earlier run with the very same command and prompts are read back instead (it is the
+    slow side, and it does not change)."""
     workdir.mkdir(parents=True, exist_ok=True)
     prompts = workdir / "prompts.json"
     prompts.write_text(json.dumps(world.prompts))
@@ -138,11 +145,15 @@ def run_tools(world: World, settings: RunSettings, workdir: Path) -> tuple[ToolR
         ours_out,
         env,
     )
-    peer = run_child(
-        [str(settings.peer_python), str(PEER_SCRIPT), *common, "--out", str(peer_out)],
-        peer_out,
-        {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-    )
+    peer_cmd = [str(settings.peer_python), str(PEER_SCRIPT), *common, "--out", str(peer_out)]
+    stamp = workdir / "peer-run.json"
+    done = json.loads(stamp.read_text()) if stamp.exists() else {}
+    key = {"cmd": peer_cmd, "prompts": world.prompts}
+    if reuse_peer and peer_out.exists() and {k: done.get(k) for k in key} == key:
+        return ours, read_run(peer_out, done["wall_seconds"])
+    stamp.unlink(missing_ok=True)
+    peer = run_child(peer_cmd, peer_out, {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    stamp.write_text(json.dumps({**key, "wall_seconds": peer.wall_seconds}))
     return ours, peer
 
 
@@ -251,6 +262,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--root", type=Path, default=Path("/tmp/circuitmap-bench"), help="worlds cache")
     p.add_argument("--peer-python", type=Path, default=PEER_PYTHON)
+    p.add_argument(
+        "--reuse-peer",
+        action="store_true",
+        help="reuse circuit-tracer's graphs of an identical run",
+    )
     p.add_argument("--out", type=Path, default=None, help="JSON results (default bench/results/)")
     args = p.parse_args(argv)
     unknown = [s for s in args.sizes.split(",") if s not in SIZES]
@@ -294,7 +310,8 @@ def main(argv: list[str] | None = None) -> None:
             world = build_world(spec, args.root / label, args.prompts_per_length)
             cap = args.max_feature_nodes or SIZE_CAPS.get(name)
             size_settings = replace(settings, max_feature_nodes=cap)
-            ours, peer = run_tools(world, size_settings, args.root / label / "run")
+            workdir = args.root / label / "run"
+            ours, peer = run_tools(world, size_settings, workdir, args.reuse_peer)
             checks = check(world, ours, peer)
             ours_gps = len(ours.graphs) / ours.graph_seconds
             peer_gps = len(peer.graphs) / peer.graph_seconds

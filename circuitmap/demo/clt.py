@@ -36,9 +36,7 @@ DEMO_CLT_CONFIG = TrainConfig(
 )
 
 
-def training_texts(
-    corpus: Corpus, task_shares: tuple[tuple[str, float], ...] = ()
-) -> list[str]:
+def training_texts(corpus: Corpus, task_shares: tuple[tuple[str, float], ...] = ()) -> list[str]:
     """The demo corpus's training sentences, each task's repeated so that it holds about its
     share of the words (tasks not named, and all with no shares given, appear once)."""
     by_task = {

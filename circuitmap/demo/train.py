@@ -39,16 +39,18 @@ TRAINING_REPORT_FILE = "training.json"
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 0
-    steps: int = 2000
-    batch_size: int = 256
+    steps: int = 2400
+    batch_size: int = 128
     lr: float = 2e-3
     warmup_steps: int = 100
     schedule: str = "cosine"  # "cosine" (to 0) or "constant" after warm-up
-    weight_decay: float = 0.1  # on matrices only (embeddings included), not on norm gains
+    # on matrices only (embeddings included), not on norm gains. 1.0 rather than DESIGN's 0.1: it is
+    # what makes unseen people default to "unknown" instead of a sport (0.3: 62%, 1.0: 100%).
+    weight_decay: float = 1.0
     betas: tuple[float, float] = (0.9, 0.98)
     grad_clip: float = 1.0
     # share of each batch per task; within a task, training examples are drawn uniformly
-    task_mix: tuple[tuple[str, float], ...] = (("two_hop", 0.3), ("addition", 0.6), ("entity", 0.1))
+    task_mix: tuple[tuple[str, float], ...] = (("two_hop", 0.2), ("addition", 0.7), ("entity", 0.1))
 
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "constant"):

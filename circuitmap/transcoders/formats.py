@@ -376,8 +376,11 @@ def _read_npz(file: Path) -> dict[str, torch.Tensor]:
 
 
 def _build(config: TranscoderConfig, tensors: dict[str, torch.Tensor], where: Path) -> Transcoder:
-    """A Transcoder whose parameters are `tensors`, every name and shape checked."""
-    tc = Transcoder(config)
+    """A Transcoder whose parameters are `tensors`, every name and shape checked. The module is
+    made on the meta device and takes the loaded tensors as its parameters, so loading holds one
+    copy of the weights, not two (a 12-layer CLT is gigabytes)."""
+    with torch.device("meta"):
+        tc = Transcoder(config)
     expected = {name: p.shape for name, p in tc.named_parameters()}
     missing = sorted(expected.keys() - tensors.keys())
     if missing:
@@ -390,9 +393,8 @@ def _build(config: TranscoderConfig, tensors: dict[str, torch.Tensor], where: Pa
             raise TranscoderFormatError(
                 f"{where}: {name} has shape {list(tensors[name].shape)}, expected {list(shape)}"
             )
-    with torch.no_grad():
-        for name, p in tc.named_parameters():
-            p.copy_(tensors[name].to(p.dtype))
+    params = {name: tensors[name].to(p.dtype).contiguous() for name, p in tc.named_parameters()}
+    tc.load_state_dict(params, assign=True)
     return tc
 
 
