@@ -53,8 +53,8 @@ $(PEER_VENV)/bin/circuit-tracer: | venv
 	$(PEER_VENV)/bin/pip install --disable-pip-version-check --quiet $(PEER_PINS)
 
 lint: venv
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 db-start: venv
 	$(BIN)/circuitmap db start
@@ -75,9 +75,11 @@ test-db-status: venv
 test-db-stop: venv
 	$(TEST_ENV) $(BIN)/circuitmap db stop
 
-# Until the full demo lands, the smallest end-to-end job: write a graph to Neo4j, read it back.
-demo: venv db-start
-	$(BIN)/python -m db.smoke
+# The demo world end to end: trains what is missing (model, CLT, catalogue; cached under
+# $CIRCUITMAP_HOME/demo, so a second run trains nothing), starts Neo4j if needed, stores the
+# catalogue and the demo prompts' graphs, prints the circuit checks and where to look next.
+demo: venv
+	$(BIN)/circuitmap demo
 
 # Every bench/*.py that runs as a script; each prints its own figures.
 bench: venv db-start peer-venv

@@ -5,8 +5,9 @@ path queries show the new label without a join."""
 
 from __future__ import annotations
 
-from db.connection import database_name
 from neo4j import Driver
+
+from db.connection import database_name
 
 MAX_LABEL_LENGTH = 500
 
