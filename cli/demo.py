@@ -64,41 +64,33 @@ def _print_results(build) -> None:
         f"(NMSE / L0 by layer: {layers})"
     )
     checks = build.checks()
-    table = Table(title="demo prompts: graph scores and circuit checks")
-    for column in (
-        "prompts",
-        "n",
-        "correct",
-        "replacement",
-        "completeness",
-        "path",
-        "swap",
-        "both",
-    ):
+    table = Table(title="demo prompts: graphs (unpruned scores)")
+    for column in ("task", "prompts", "replacement", "completeness"):
         table.add_column(column)
-    for task in ("two_hop", "addition", "entity"):
-        scores = checks["scores"].get(task)
-        if scores is None:
-            continue
-        rows = checks.get(task) or {"all": {}}
-        for split, row in rows.items():
-            table.add_row(
-                f"{task} {split}" if task in checks else task, str(row.get("n", scores["n"])),
-                _pct(row.get("correct")), f"{scores['replacement']:.3f}",
-                f"{scores['completeness']:.3f}", _pct(row.get("path")), _pct(row.get("swap")),
-                _pct(row.get("passed")),
-            )  # fmt: skip
+    for task, row in checks["scores"].items():
+        table.add_row(
+            task, str(row["n"]), f"{row['replacement']:.3f}", f"{row['completeness']:.3f}"
+        )
+    console.print(table)
+    table = Table(title="circuit checks (circuitmap/demo/circuits.py): share of prompts passing")
+    for column in ("task", "split", "prompts", "answered", "checks"):
+        table.add_column(column)
+    for task in ("two_hop", "addition"):
+        for split, row in checks[task].items():
+            parts = "  ".join(
+                f"{k.replace('_', ' ')} {v:.0%}"
+                for k, v in row.items()
+                if k not in ("n", "correct")
+            )
+            table.add_row(task, split, str(row["n"]), f"{row['correct']:.0%}", parts)
     console.print(table)
     c = checks["concepts"]
     console.print(
-        f"catalogue: {c['state_features']} state features ({c['states_covered']} states, "
-        f"{c['say_capital_features']} of them say-capital), {c['units_features']} units-digit "
-        f"features ({c['digits_covered']} digits); scores are of the unpruned graphs"
+        f"concept features: {c['state_features']} for states ({c['states_covered']} states, "
+        f"{c['say_capital_features']} of them say-capital), {c['units_features']} for units "
+        f"digits ({c['digits_covered']} digits), {c['sum_features']} for sums "
+        f"({c['sums_covered']} sums)"
     )
-
-
-def _pct(value: object) -> str:
-    return "" if value is None else f"{value:.0%}"
 
 
 def _store(build, limit: int | None) -> None:

@@ -83,9 +83,15 @@ def test_missing_java_and_maven_are_named(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port below Linux's ephemeral range, so no outgoing connection grabs it meanwhile."""
+    for port in range(7800, 7900):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 7800-7899 for the lifecycle test")
 
 
 def _link_or_copy(source: str, target: str) -> None:

@@ -10,9 +10,14 @@
    (the same question about a city of S' that the model answers right) makes S''s capital the top
    prediction. S' is the next state in the corpus's order.
 
-**Addition** ("calc : a + b ="): passes when the pruned graph has an excitatory path from an
-operand token to the logit of the sum through a feature standing for the sum's units digit
-(`circuitmap.demo.concepts.units_digit`).
+**Addition** ("calc : a + b ="). The paper's addition circuit has two paths into the sum: one
+for its units digit, one for its magnitude. Per prompt:
+- *units path* (`passed`): the pruned graph has an excitatory path from an operand token to the
+  sum's logit through a feature standing for the sum's units digit;
+- *sum path*: the same through a feature standing for a sum within `SUM_TOLERANCE` of the answer;
+- *swap*: setting those sum features to 0 and injecting the features of sums near s' = s + 10
+  (s - 10 when b + 10 is past the largest operand) at their donor activations (donor prompt: b
+  moved by 10) puts the top prediction within `SUM_TOLERANCE` of s'.
 
 The graphs are the demo's own (`GraphBuilder` with the ingest's settings), so the fractions
 reported here are about the graphs `circuitmap demo` stores.
@@ -41,7 +46,6 @@ from circuitmap.pipeline import GraphBuilder
 from circuitmap.records import GraphRecord
 
 FeatureKey = tuple[int, int]  # (layer, index)
-MAX_OPERAND = 99
 
 
 @dataclass
@@ -258,7 +262,10 @@ class AdditionCheck:
 
     @property
     def swap(self) -> bool:
-        return self.swap_predicted == self.swap_answer
+        """The prediction lands on the donor's sum, up to the sum features' own tolerance."""
+        if not self.swap_predicted.isdigit():
+            return False
+        return abs(int(self.swap_predicted) - int(self.swap_answer)) <= SUM_TOLERANCE
 
     @property
     def passed(self) -> bool:
@@ -311,16 +318,20 @@ class TwoHopChecker:
 
 
 def check_addition(
-    prompt: dict, record: GraphRecord, concepts: Concepts, builder: GraphBuilder | None = None
+    prompt: dict,
+    record: GraphRecord,
+    concepts: Concepts,
+    builder: GraphBuilder | None = None,
+    max_operand: int = 99,
 ) -> AdditionCheck:
     """The path checks; with a `builder`, also the swap of the sum features for those of the
-    sum ten higher (ten lower when b + 10 is past the largest operand)."""
+    sum ten higher (ten lower when b + 10 is past `max_operand`)."""
     meta = prompt["metadata"]
     a, b, answer = int(meta["a"]), int(meta["b"]), prompt["answer"]
     operands = {str(a), str(b)}
     units = features_on_path(record, operands, answer, concepts.features_of_units(int(answer) % 10))
     sums = features_on_path(record, operands, answer, concepts.features_of_sum(int(answer)))
-    shift = 10 if b + 10 <= MAX_OPERAND else -10
+    shift = 10 if b + 10 <= max_operand else -10
     swap_answer, swapped = str(a + b + shift), ""
     if builder is not None:
         donor = prompt["text"].replace(f"+ {b} =", f"+ {b + shift} =")

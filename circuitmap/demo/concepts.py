@@ -1,23 +1,28 @@
-"""Which demo-world concept a catalogue feature stands for: a state, or a units digit of a sum.
+"""Which demo-world concept a catalogue feature stands for: a state, a units digit, or a sum.
 
-Both definitions read only a feature's catalogue card (its top activating contexts and its top
-logit effects), so they are the same for every prompt and can be shown as labels.
+Every definition reads only the feature's catalogue card (its top activating contexts, with the
+activation on each token, and its top logit effects), so it is the same for every prompt and can
+be shown as a label. A context counts only for what the feature can know at its peak: the tokens
+up to and including the one where its activation is largest (the model is causal).
 
-**State.** A feature stands for state S when its top activating contexts are about S and not about
-one city of S: at least `STATE_SHARE` of its top contexts mention S (through one of S's cities, S
-itself or S's capital; sentences of the other tasks mention no state), and those contexts name at
-least two different members of S (cities, or the state / capital sentences). "Mentions S" is read
-from the whole sentence, so a feature firing on "dallas" in "dallas is in texas" and one firing on
-"is" in "the capital of the state containing dallas is austin" both count for Texas; a feature
-that fires only on "dallas" is a city feature, not a state feature. A feature whose top logit
-effect is S's capital is a "say capital" feature (`StateConcept.says_capital`); it still stands for
-S (it fires on S's contexts only), and the circuit check reports how many of the state features it
-used are of this kind.
+**State.** A feature stands for state S when at least `STATE_SHARE` of its top contexts mention S
+(one of S's cities, S itself or S's capital) at or before the peak, and no other state there, and
+those contexts name at least `MIN_STATE_MEMBERS` different members of S (two cities, or a city and
+a state-level sentence). So a feature firing on "is" after "dallas", "plano", "waco" in any
+sentence form counts for Texas, a feature for the single city "dallas" does not, and a feature
+firing on the shared prefix "the capital of the state containing" (whose top contexts may all
+happen to be Texas sentences: they tie) does not either, since nothing before its peak names a
+state. A state feature whose top logit effect is S's capital is also a "say capital" feature
+(`StateConcept.says_capital`): the checks count how many of the features they use are of this kind.
 
-**Units digit.** A feature stands for units digit u when either its logit effects favour sums
-ending in u (at least `UNITS_LOGIT_SHARE` of its top logits are numbers ending in u), or its top
-contexts are additions peaking on "=" whose sums end in u (at least `UNITS_CONTEXT_SHARE` of at
-least `MIN_CONTEXTS` such contexts).
+**Units digit.** A feature stands for units digit u when at least `UNITS_LOGIT_SHARE` of its top
+logits are numbers ending in u, or at least `UNITS_CONTEXT_SHARE` of its top contexts are additions
+peaking on "=" whose sums end in u; either way spanning at least `MIN_TENS` different tens (a
+feature for the one sum 85 is no units feature).
+
+**Sum.** A feature stands for the sum c (give or take `SUM_TOLERANCE`) when at least `SUM_SHARE`
+of its top contexts are additions peaking on "=" whose sums lie within `SUM_TOLERANCE` of c (their
+median): the "sum is about c" features of the magnitude path.
 """
 
 from __future__ import annotations

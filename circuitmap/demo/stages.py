@@ -43,13 +43,12 @@ from circuitmap.demo.circuits import (
     score_summary,
     summarise,
 )
-from circuitmap.demo.clt import DEMO_CLT_CONFIG, build_demo_clt, clt_dir
+from circuitmap.demo.clt import DemoCltSpec, build_demo_clt, clt_dir
 from circuitmap.demo.concepts import DemoWorld, concept_label
 from circuitmap.demo.corpus import load_corpus, read_jsonl
 from circuitmap.demo.train import DEMO_PROMPTS_FILE
 from circuitmap.pipeline import GraphBuilder, GraphSettings
 from circuitmap.records import GraphRecord
-from circuitmap.transcoders.training import TrainConfig
 
 CHECKS_STAGE_VERSION = 1
 CHECKS_FILE = "checks.json"
@@ -95,7 +94,7 @@ def catalogue_texts(model_dir: Path) -> list[str]:
 def build_demo(
     *,
     model_spec: DemoModelSpec | None = None,
-    clt_config: TrainConfig = DEMO_CLT_CONFIG,
+    clt_spec: DemoCltSpec | None = None,
     settings: GraphSettings | None = None,
     root: Path | None = None,
     threads: int | None = None,
@@ -110,10 +109,10 @@ def build_demo(
         log("training the demo model")
         built.append("model")
     model_dir = build_demo_model(model_spec, root=root, threads=threads, progress=progress)
-    if not is_built(clt_dir(model_dir, clt_config)):
+    if not is_built(clt_dir(model_dir, clt_spec)):
         log("training the demo CLT")
         built.append("clt")
-    clt = build_demo_clt(model_dir, clt_config, threads=threads, progress=progress)
+    clt = build_demo_clt(model_dir, clt_spec, threads=threads, progress=progress)
     world = DemoWorld.of(load_corpus(model_dir).config)
     texts = catalogue_texts(model_dir)
     if not is_built(catalogue_dir(clt, texts, CatalogueConfig(), LABEL_VERSION)):
@@ -155,7 +154,8 @@ def run_checks(
 ) -> CheckReport:
     """Graphs of the demo prompts (added to `graphs`), their scores and the circuit checks."""
     builder = GraphBuilder.from_paths(str(model_dir), str(clt), settings)
-    world = DemoWorld.of(load_corpus(model_dir).config)
+    config = load_corpus(model_dir).config
+    world = DemoWorld.of(config)
     concepts = Concepts.of(cards, world)
     prompts = prompts if prompts is not None else read_jsonl(model_dir / DEMO_PROMPTS_FILE)
     graphs = graphs if graphs is not None else {}
@@ -172,7 +172,7 @@ def run_checks(
         if task == "two_hop":
             two_hop.append(two_hop_checker.check(prompt, record))
         elif task == "addition":
-            addition.append(check_addition(prompt, record, concepts, builder))
+            addition.append(check_addition(prompt, record, concepts, builder, config.max_operand))
     return CheckReport(
         concepts=concepts.summary(),
         two_hop=summarise(two_hop, ("path", "swap", "passed")),
@@ -187,7 +187,7 @@ def demo_paths(root: Path | None = None) -> tuple[Path, Path] | None:
     """(model directory, CLT directory) of the default demo if both are built, else None (for
     commands that default to the demo, like `circuitmap trace`)."""
     model_dir = demo_model_dir(None, root)
-    clt = clt_dir(model_dir, DEMO_CLT_CONFIG)
+    clt = clt_dir(model_dir)
     return (model_dir, clt) if is_built(model_dir) and is_built(clt) else None
 
 
