@@ -241,14 +241,23 @@ def _lock(layout: Layout) -> Iterator[None]:
         yield
 
 
-def _check_port_free(port: int) -> None:
+def _port_answers(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise DbError(
-                f"port {port} on 127.0.0.1 is taken by another process; stop it or set"
-                " CIRCUITMAP_NEO4J_PORT to a free port"
-            )
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _check_port_free(port: int, grace: float = 15) -> None:
+    """Fail when something listens on the port; a server killed a moment ago gets `grace` seconds
+    to finish dying (its listener outlives the pid by a little)."""
+    deadline = time.monotonic() + grace
+    while _port_answers(port) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    if _port_answers(port):
+        raise DbError(
+            f"port {port} on 127.0.0.1 is taken by another process; stop it or set"
+            " CIRCUITMAP_NEO4J_PORT to a free port"
+        )
 
 
 def _write_config(settings: Settings, layout: Layout) -> None:
