@@ -120,7 +120,7 @@ def _store(build, limit: int | None) -> None:
     if not status.running:
         fail(f"Neo4j at {status.uri} is {status.state} {status.detail}".strip())
     database = database_name()
-    with connected() as driver:
+    with connected(notifications_min_severity="OFF") as driver:
         ensure_schema(driver, database)
         graph_settings = GraphSettings()
         builder = GraphBuilder.from_paths(str(build.model_dir), str(build.clt_dir), graph_settings)

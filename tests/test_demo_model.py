@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +16,7 @@ import circuitmap.demo.artifacts as artifacts
 from circuitmap.demo.artifacts import DemoModelSpec, build_demo_model, cached_stage, is_built
 from circuitmap.demo.corpus import CorpusConfig, load_corpus, read_jsonl
 from circuitmap.demo.evaluate import Accuracy, evaluate, evaluate_saved
-from circuitmap.demo.model import ModelConfig
+from circuitmap.demo.model import ModelConfig, load_model
 from circuitmap.demo.train import TrainConfig
 
 TINY = DemoModelSpec(
@@ -117,3 +119,30 @@ def test_evaluate_is_greedy_exact_match(tiny_dir):
     acc = evaluate(_AlwaysSays(tok.convert_tokens_to_ids("austin"), len(tok)), tok, examples)
     assert acc[("capital", "train")] == Accuracy(1, 3)  # texas, california, florida
     assert acc[("city_state", "train")].correct == 0
+
+
+def _cached_default_model():
+    homes = [os.environ.get("CIRCUITMAP_HOME", "~/.circuitmap"), "~/.circuitmap"]
+    for home in dict.fromkeys(Path(h).expanduser() for h in homes):
+        path = artifacts.demo_model_dir(root=home / "demo")
+        if is_built(path):
+            return path
+    pytest.skip("the default demo model is not built (`circuitmap demo build-model`)")
+
+
+def test_default_demo_model_composes_rather_than_recalls():
+    """On the cached default model (trains nothing): held-out items need composition."""
+    path = _cached_default_model()
+    model, tok = load_model(path)
+    examples = load_corpus(path).examples
+    # every held-out and fact item, and one in ten addition training items (keeps it fast)
+    sample = [
+        e
+        for i, e in enumerate(examples)
+        if i % 10 == 0 or (e.kind, e.split) != ("addition", "train")
+    ]
+    acc = evaluate(model, tok, sample)
+    assert acc[("two_hop", "heldout")].value >= 0.9  # chance: 1 in 20 capitals
+    assert acc[("addition", "heldout")].value >= 0.85
+    assert acc[("unknown", "heldout")].value >= 0.6
+    assert all(a.value >= 0.95 for (_, split), a in acc.items() if split == "train")

@@ -31,7 +31,7 @@ from circuitmap.models import ModelAdapter
 from circuitmap.transcoders import Transcoder, load_transcoder
 from circuitmap.transcoders.activations import ActivationHarvester
 
-CATALOGUE_STAGE_VERSION = 1
+CATALOGUE_STAGE_VERSION = 2
 CATALOGUE_FILE = "catalogue.json"
 
 
@@ -51,6 +51,7 @@ class FeatureCard:
     index: int
     label: str
     density: float  # share of corpus tokens (BOS excluded) where the feature is active
+    active_texts: int  # corpus texts in which it is active at least once
     mean_activation: float  # over the tokens where it is active
     max_activation: float
     top_logits: list[str]
@@ -102,6 +103,7 @@ def feature_catalogue(
     top_val = torch.zeros(k, n_feat)
     top_text = torch.full((k, n_feat), -1, dtype=torch.long)
     n_active = torch.zeros(n_feat, dtype=torch.float64)
+    n_texts = torch.zeros(n_feat, dtype=torch.long)
     total = torch.zeros(n_feat, dtype=torch.float64)
     n_tokens = 0
     for start in range(0, len(texts), config.batch_texts):
@@ -112,6 +114,7 @@ def feature_catalogue(
             0, segment.expand(-1, n_feat), acts, "amax"
         )
         n_active += (acts > 0).sum(0)
+        n_texts += (per_text > 0).sum(0)
         total += acts.sum(0, dtype=torch.float64)
         n_tokens += acts.shape[0]
         ids = torch.arange(start, start + len(chunk))[:, None].expand(-1, n_feat)
@@ -137,6 +140,7 @@ def feature_catalogue(
             index=index,
             label="",
             density=active / max(n_tokens, 1),
+            active_texts=int(n_texts[flat]),
             mean_activation=float(total[flat]) / active if active else 0.0,
             max_activation=float(top_val[0, flat]),
             top_logits=[names[i] for i in top.indices.tolist()],

@@ -13,7 +13,10 @@ sentence form counts for Texas, a feature for the single city "dallas" does not,
 firing on the shared prefix "the capital of the state containing" (whose top contexts may all
 happen to be Texas sentences: they tie) does not either, since nothing before its peak names a
 state. A state feature whose top logit effect is S's capital is also a "say capital" feature
-(`StateConcept.says_capital`): the checks count how many of the features they use are of this kind.
+(`StateConcept.says_capital`): the checks count how many of the features they use are of this
+kind. Top contexts show only the strongest activations, so a feature must also be selective:
+active in at most `STATE_MAX_SPAN` times as many corpus sentences as mention any one state (a
+feature firing after every city, a little more strongly after Ohio's, is no Ohio feature).
 
 **Units digit.** A feature stands for units digit u when at least `UNITS_LOGIT_SHARE` of its top
 logits are numbers ending in u, or at least `UNITS_CONTEXT_SHARE` of its top contexts are additions
@@ -32,9 +35,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from circuitmap.demo.catalogue import Context, FeatureCard
-from circuitmap.demo.corpus import STATES, CorpusConfig
+from circuitmap.demo.corpus import STATES, CorpusConfig, build_corpus
 
 STATE_SHARE = 0.8
+STATE_MAX_SPAN = 3
 MIN_STATE_MEMBERS = 2
 UNITS_LOGIT_SHARE = 0.7
 UNITS_CONTEXT_SHARE = 0.8
@@ -55,11 +59,18 @@ class DemoWorld:
     """The facts of a demo corpus: each state's capital and cities."""
 
     states: dict[str, tuple[str, tuple[str, ...]]]
+    texts_per_state: int  # the most corpus sentences that mention any one state
 
     @classmethod
     def of(cls, config: CorpusConfig) -> DemoWorld:
         names = list(STATES)[: config.n_states]
-        return cls({s: (STATES[s][0], STATES[s][1][: config.cities_per_state]) for s in names})
+        states = {s: (STATES[s][0], STATES[s][1][: config.cities_per_state]) for s in names}
+        members = {w: s for s, (capital, cities) in states.items() for w in (s, capital, *cities)}
+        texts = {e.text for e in build_corpus(config).examples}
+        counts = Counter(
+            state for text in texts for state in {members[w] for w in text.split() if w in members}
+        )
+        return cls(states, max(counts.values(), default=0))
 
     def capital(self, state: str) -> str:
         return self.states[state][0]
@@ -76,7 +87,7 @@ class DemoWorld:
 def state_concept(card: FeatureCard, world: DemoWorld) -> StateConcept | None:
     """The state `card`'s feature stands for (see the module docstring), or None."""
     contexts = card.top_contexts
-    if len(contexts) < MIN_CONTEXTS:
+    if len(contexts) < MIN_CONTEXTS or card.active_texts > STATE_MAX_SPAN * world.texts_per_state:
         return None
     members = world.members
     mentioned: list[str | None] = []
