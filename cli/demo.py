@@ -26,7 +26,9 @@ console = Console()
 @app.callback(invoke_without_command=True)
 def demo(
     ctx: typer.Context,
-    threads: Annotated[int, typer.Option(min=1, help="torch threads for training and graphs.")] = 2,
+    threads: Annotated[
+        int, typer.Option(min=1, help="torch threads (1 is fastest for these small models).")
+    ] = 1,
     limit: Annotated[
         int | None,
         typer.Option(min=1, help="Store only the first N demo prompts (the checks cover all)."),

@@ -28,6 +28,7 @@ def test_trace_prints_summary_and_writes_json(tmp_path):
     assert empty.exit_code == 1 and "empty prompt" in empty.output
 
 
-def test_trace_without_paths_explains_itself():
+def test_trace_without_paths_explains_itself(monkeypatch):
+    monkeypatch.setattr("cli.trace.demo_paths", lambda: (None, None))  # as if no demo is built
     result = CliRunner().invoke(app, ["trace", "dallas"])
     assert result.exit_code == 1 and "--model" in result.output

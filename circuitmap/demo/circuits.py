@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ FeatureKey = tuple[int, int]  # (layer, index)
 
 @dataclass
 class Concepts:
-    """The catalogue's state and units-digit features."""
+    """The catalogue's state, units-digit and sum features (a feature gets at most one)."""
 
     states: dict[FeatureKey, StateConcept]
     units: dict[FeatureKey, int]
@@ -80,13 +80,10 @@ class Concepts:
         return {k for k, v in self.sums.items() if abs(v - value) <= SUM_TOLERANCE}
 
     def summary(self) -> dict[str, object]:
-        per_state = defaultdict(int)
-        for c in self.states.values():
-            per_state[c.state] += 1
         return {
             "state_features": len(self.states),
             "say_capital_features": sum(c.says_capital for c in self.states.values()),
-            "states_covered": len(per_state),
+            "states_covered": len({c.state for c in self.states.values()}),
             "units_features": len(self.units),
             "digits_covered": len(set(self.units.values())),
             "sum_features": len(self.sums),
@@ -162,14 +159,12 @@ def without_features(record: GraphRecord, remove: Iterable[FeatureKey]) -> Graph
     )
     new_index = np.cumsum(keep) - 1
     edges = keep[record.edge_source] & keep[record.edge_target]
-    return GraphRecord(
-        **{
-            **record.__dict__,
-            "nodes": [n for n, k in zip(record.nodes, keep, strict=True) if k],
-            "edge_source": new_index[record.edge_source[edges]],
-            "edge_target": new_index[record.edge_target[edges]],
-            "edge_weight": record.edge_weight[edges],
-        }
+    return replace(
+        record,
+        nodes=[n for n, k in zip(record.nodes, keep, strict=True) if k],
+        edge_source=new_index[record.edge_source[edges]],
+        edge_target=new_index[record.edge_target[edges]],
+        edge_weight=record.edge_weight[edges],
     )
 
 

@@ -50,10 +50,10 @@ from circuitmap.demo.train import DEMO_PROMPTS_FILE
 from circuitmap.pipeline import GraphBuilder, GraphSettings
 from circuitmap.records import GraphRecord
 
-CHECKS_STAGE_VERSION = 1
+CHECKS_STAGE_VERSION = 2
 CHECKS_FILE = "checks.json"
 # Bump when `demo_label` changes.
-LABEL_VERSION = 1
+LABEL_VERSION = 2
 
 
 @dataclass
