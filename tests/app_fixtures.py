@@ -84,6 +84,7 @@ def _cards(record) -> list[FeatureCard]:
                 index=node.feature_index,
                 label=f"auto {node.token}",
                 density=0.01,
+                active_texts=1,
                 mean_activation=1.0,
                 max_activation=float(node.activation),
                 top_logits=["austin", "texas"],
