@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from neo4j import Driver
 
+from circuitmap.demo.stages import DemoBuild, build_demo, built_demo
+from circuitmap.pipeline import GraphBuilder
 from db import server
 from db.config import load_settings
 from db.connection import database_name, get_driver
@@ -93,3 +95,27 @@ def clean_db(neo4j_driver: Driver) -> Driver:
         for step in _WIPE_STEPS:
             session.run(step).consume()
     return neo4j_driver
+
+
+# ---- the demo world (trained once, cached; see circuitmap/demo/stages.py) -------------------
+
+
+def _homes() -> list[Path]:
+    homes = [os.environ.get("CIRCUITMAP_HOME") or "~/.circuitmap", "~/.circuitmap"]
+    return list(dict.fromkeys(Path(h).expanduser().resolve() for h in homes))
+
+
+@pytest.fixture(scope="session")
+def demo() -> DemoBuild:
+    """The demo artefacts `make demo` built (in $CIRCUITMAP_HOME/demo or ~/.circuitmap/demo), else
+    built once into the test home, where later runs find them (about 10 minutes on one core)."""
+    for home in _homes():
+        found = built_demo(home / "demo")
+        if found is not None:
+            return found
+    return build_demo(root=_homes()[0] / "demo", threads=1, progress=False, log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def builder(demo: DemoBuild) -> GraphBuilder:
+    return GraphBuilder.from_paths(str(demo.model_dir), str(demo.clt_dir))

@@ -9,10 +9,8 @@ about 10 minutes on one core; with them cached this module takes about a minute)
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +29,7 @@ from circuitmap.demo.circuits import (
 from circuitmap.demo.clt import training_texts
 from circuitmap.demo.concepts import DemoWorld, state_concept, sum_value, units_digit
 from circuitmap.demo.corpus import CorpusConfig, build_corpus, load_corpus
-from circuitmap.demo.stages import DemoBuild, build_demo, built_demo
+from circuitmap.demo.stages import DemoBuild
 from circuitmap.pipeline import GraphBuilder
 from circuitmap.records import GraphRecord, NodeRecord
 from cli.main import app
@@ -48,20 +46,6 @@ MIN_SUM_PATH = 0.75
 N_SAMPLE = 12  # prompts per task re-checked here (graphs are recomputed: keep it short)
 
 
-def _homes() -> list[Path]:
-    homes = [os.environ.get("CIRCUITMAP_HOME") or "~/.circuitmap", "~/.circuitmap"]
-    return list(dict.fromkeys(Path(h).expanduser().resolve() for h in homes))
-
-
-@pytest.fixture(scope="session")
-def demo() -> DemoBuild:
-    for home in _homes():
-        found = built_demo(home / "demo")
-        if found is not None:
-            return found
-    return build_demo(root=_homes()[0] / "demo", threads=1, progress=False, log=lambda _: None)
-
-
 @pytest.fixture(scope="session")
 def world(demo: DemoBuild) -> DemoWorld:
     return DemoWorld.of(load_corpus(demo.model_dir).config)
@@ -70,11 +54,6 @@ def world(demo: DemoBuild) -> DemoWorld:
 @pytest.fixture(scope="session")
 def concepts(demo: DemoBuild, world: DemoWorld) -> Concepts:
     return Concepts.of(demo.cards(), world)
-
-
-@pytest.fixture(scope="session")
-def builder(demo: DemoBuild) -> GraphBuilder:
-    return GraphBuilder.from_paths(str(demo.model_dir), str(demo.clt_dir))
 
 
 def _sample(demo: DemoBuild, task: str) -> list[dict]:
