@@ -97,8 +97,8 @@ def _print_results(build) -> None:
 
 def _store(build, limit: int | None) -> None:
     """Neo4j (started if local and stopped), the catalogue, then the demo prompts' graphs."""
+    from circuitmap.demo.catalogue import label_features
     from circuitmap.pipeline import GraphBuilder, GraphSettings
-    from circuitmap.transcoders import load_transcoder
     from cli.connect import connected, fail
     from cli.ingest import refresh_supernodes
     from db import server
@@ -106,7 +106,7 @@ def _store(build, limit: int | None) -> None:
     from db.connection import database_name, neo4j_uri
     from db.jars import DbError
     from db.schema import ensure_schema
-    from ingest.catalog import TranscoderInfo, write_catalogue
+    from ingest.catalog import transcoder_info, write_catalogue
     from ingest.compute import Computer, InlineExecutor
     from ingest.corpus import Corpus
     from ingest.progress import RichReporter, print_summary
@@ -126,25 +126,15 @@ def _store(build, limit: int | None) -> None:
         ensure_schema(driver, database)
         graph_settings = GraphSettings()
         builder = GraphBuilder.from_paths(str(build.model_dir), str(build.clt_dir), graph_settings)
-        tc = load_transcoder(build.clt_dir)
-        info = TranscoderInfo(
-            uid=builder.transcoder_name, model_uid=builder.model_name, kind=tc.config.kind,
-            n_layers=tc.n_layers, n_features=tc.n_features, d_model=tc.d_model,
-            model_family=builder.rm.adapter.family, vocab_size=len(builder.tokenizer),
-        )  # fmt: skip
+        info = transcoder_info(builder)
         cards = build.cards()
         with console.status("writing the feature catalogue"):
             n = write_catalogue(driver, info, cards, database)
         console.print(f"catalogue: {n:,} features of {info.uid} at {neo4j_uri()}")
-        labels = {(c.layer, c.index): c.label for c in cards}
         spec = GraphSpec(builder.model_name, builder.transcoder_name, graph_settings.to_dict())
 
         def compute(text: str):
-            record = build.graphs.get(text) or builder.build(text)
-            for node in record.nodes:
-                if node.kind == "feature":
-                    node.label = labels.get((node.layer, node.feature_index), "")
-            return record
+            return label_features(build.graphs.get(text) or builder.build(text), cards)
 
         corpus = Corpus(build.prompts_file, name="demo")
         total = corpus.count_lines() if limit is None else min(limit, corpus.count_lines())

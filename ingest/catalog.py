@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 
 from neo4j import Driver
 
+from circuitmap.pipeline import GraphBuilder
 from ingest.payload import feature_uid
 
 MERGE_MODEL = """
@@ -56,6 +57,16 @@ class TranscoderInfo:
     d_model: int
     model_family: str = ""
     vocab_size: int | None = None
+
+
+def transcoder_info(builder: GraphBuilder) -> TranscoderInfo:
+    """The catalogue identity of the model and transcoder a builder computes graphs with."""
+    tc = builder.rm.transcoder
+    return TranscoderInfo(
+        uid=builder.transcoder_name, model_uid=builder.model_name, kind=tc.config.kind,
+        n_layers=tc.n_layers, n_features=tc.n_features, d_model=tc.d_model,
+        model_family=builder.rm.adapter.family, vocab_size=len(builder.tokenizer),
+    )  # fmt: skip
 
 
 def write_catalogue(

@@ -22,6 +22,7 @@ from db import server
 from db.config import load_settings
 from db.connection import database_name, get_driver
 from db.jars import DbError
+from tests.demo_graphs import DemoSample, compute_sample
 
 # Tests wipe the database they use: unless a home was chosen, they get their own local server
 # (same default as the Makefile's `test` target), never the one holding `make demo`'s data.
@@ -119,3 +120,9 @@ def demo() -> DemoBuild:
 @pytest.fixture(scope="session")
 def builder(demo: DemoBuild) -> GraphBuilder:
     return GraphBuilder.from_paths(str(demo.model_dir), str(demo.clt_dir))
+
+
+@pytest.fixture(scope="session")
+def demo_sample(demo: DemoBuild, builder: GraphBuilder) -> DemoSample:
+    """Graphs of a fixed sample of demo prompts (tests/demo_graphs.py writes them to Neo4j)."""
+    return compute_sample(demo, builder)

@@ -28,6 +28,7 @@ from torch import nn
 
 from circuitmap.demo.artifacts import cached_stage, is_built, stage_dir, torch_threads
 from circuitmap.models import ModelAdapter
+from circuitmap.records import GraphRecord
 from circuitmap.transcoders import Transcoder, load_transcoder
 from circuitmap.transcoders.activations import ActivationHarvester
 
@@ -305,3 +306,12 @@ def build_catalogue(
     return cached_stage(
         "catalogue", CATALOGUE_STAGE_VERSION, inputs, build, root=clt_dir, rebuild=rebuild
     )
+
+
+def label_features(record: GraphRecord, cards: Sequence[FeatureCard]) -> GraphRecord:
+    """`record` with each feature node labelled from its catalogue card (in place; returned)."""
+    labels = {(c.layer, c.index): c.label for c in cards}
+    for node in record.nodes:
+        if node.kind == "feature":
+            node.label = labels.get((node.layer, node.feature_index), "")
+    return record
