@@ -4,6 +4,8 @@ Writes (once; the writer skips it afterwards) a synthetic graph of realistic sha
 --features feature nodes and --edges edges into the configured Neo4j, then prints:
 - server: the graph page's script run (AppTest), first run (database reads) and later runs
   (cached graph) with a node selected;
+- figure: building the chart's Plotly figure (layout, traces) with a node selected, and the size
+  of the JSON spec the browser receives (what `st.plotly_chart` sends);
 - browser: in Debian's Chromium against `circuitmap dashboard`: a page load until the nodes are
   drawn, and a click on a node until the chart shows it selected with its edges.
 Medians over --repeat runs. The machine's load average is printed with the figures, because on a
@@ -19,6 +21,11 @@ import os
 import statistics
 import time
 
+import plotly.io
+
+from app.data.graphs import load_graph
+from app.graphview.figure import ViewMarks, graph_figure
+from app.graphview.layout import layout
 from circuitmap.synthetic import SyntheticConfig, synthetic_graph
 from db.connection import database_name, get_driver
 from db.schema import ensure_schema
@@ -41,6 +48,19 @@ def write_big_graph(n_features: int, n_edges: int) -> tuple[str, list[str], int]
     inputs = [t for t in record.edge_target.tolist() if record.nodes[t].kind == "feature"]
     busiest = sorted(set(inputs), key=inputs.count, reverse=True)[:3]
     return uid, [record.nodes[i].node_id for i in busiest], len(record.nodes)
+
+
+def figure_cost(graph_uid: str, nodes: list[str], repeat: int) -> tuple[float, float]:
+    """(median seconds to lay out and build the figure, kB of its JSON spec)."""
+    bundle = load_graph(graph_uid)
+    times = []
+    for i in range(repeat):
+        start = time.perf_counter()
+        placed = layout(bundle.nodes, bundle.n_layers)
+        marks = ViewMarks(nodes[i % len(nodes)])
+        fig = graph_figure(placed, bundle.edges, bundle.n_layers, bundle.tokens, marks)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), len(plotly.io.to_json(fig, validate=False)) / 1e3
 
 
 def server_times(graph_uid: str, nodes: list[str], repeat: int) -> tuple[float, float]:
@@ -80,6 +100,8 @@ def main() -> None:
     print(f"graph {uid}: {n_nodes:,} nodes, {args.edges:,} edges")
     first, later = server_times(uid, busy, args.repeat)
     print(f"server  first run {first:.2f} s   later runs (node selected) {later:.2f} s")
+    build, spec_kb = figure_cost(uid, busy, args.repeat)
+    print(f"figure  build {build * 1000:.0f} ms   spec {spec_kb:,.0f} kB")
     if CHROMIUM.exists():
         cold, load, click = browser_times(uid, busy, args.repeat)
         print(f"browser cold load {cold:.2f} s   page load {load:.2f} s", end="   ")

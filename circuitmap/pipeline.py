@@ -104,6 +104,8 @@ class GraphBuilder:
         self.rm = ReplacementModel(model, transcoder)
         self.model_name = model_name or str(model.name_or_path)
         self.transcoder_name = transcoder_name or transcoder.config.name or "transcoder"
+        # Where the weights were loaded from (graph metadata: what reproduces the graph here).
+        self.sources: dict[str, str] = {}
 
     @classmethod
     def from_paths(
@@ -112,10 +114,12 @@ class GraphBuilder:
         settings = settings or GraphSettings()
         hf_model, tokenizer = load_model(model, settings.device, settings.dtype)
         tc = load_transcoder(transcoder)
-        name = tc.config.name or Path(transcoder).name
-        return cls(
-            hf_model, tc, settings, tokenizer=tokenizer, model_name=model, transcoder_name=name
-        )
+        builder = cls(
+            hf_model, tc, settings, tokenizer=tokenizer, model_name=model_identity(model),
+            transcoder_name=tc.config.name or Path(transcoder).resolve().name,
+        )  # fmt: skip
+        builder.sources = {"model_path": _source(model), "transcoder_path": _source(transcoder)}
+        return builder
 
     def tokenize(self, prompt: str) -> torch.Tensor:
         ids = tokenize(self.tokenizer, prompt)
@@ -211,5 +215,18 @@ class GraphBuilder:
                 "n_active_features": int(graph.active_features.shape[0]),
                 "n_nodes_unpruned": graph.n_nodes,
                 "n_edges_unpruned": int(torch.count_nonzero(graph.adjacency)),
+                **self.sources,
             },
         )
+
+
+def model_identity(name_or_path: str) -> str:
+    """A model's uid: a hub name as given, a local directory by its own name, so the same model
+    has the same uid on every machine and no local path leaks into shared graphs."""
+    path = Path(name_or_path)
+    return path.resolve().name if path.is_dir() else name_or_path
+
+
+def _source(name_or_path: str) -> str:
+    path = Path(name_or_path)
+    return str(path.resolve()) if path.exists() else name_or_path

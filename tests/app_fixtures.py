@@ -1,4 +1,5 @@
-"""A small corpus for the dashboard tests, written by ingest's writer, and AppTest helpers."""
+"""The demo graphs for the dashboard tests (tests/demo_graphs.py writes them, as `circuitmap demo`
+does), one failed prompt on top (the demo has none), and AppTest helpers."""
 
 from __future__ import annotations
 
@@ -9,27 +10,44 @@ import streamlit as st
 from neo4j import Driver
 from streamlit.testing.v1 import AppTest
 
-from circuitmap.demo.catalogue import Context, FeatureCard
-from circuitmap.synthetic import SyntheticConfig, synthetic_graph, synthetic_prompts
+from circuitmap.records import GraphRecord, NodeRecord
 from db.connection import database_name
-from db.schema import ensure_schema
-from ingest.catalog import TranscoderInfo, write_catalogue
 from ingest.corpus import PromptRecord
 from ingest.spec import GraphSpec
 from ingest.writer import GraphWriter
+from tests.demo_graphs import DemoSample, write_sample
 
 APP_MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
-SMALL = SyntheticConfig(n_features=60, n_edges=700)
 FAILURE = "prompt has 99 tokens, more than the maximum 64"
-CATALOGUE_INFO = TranscoderInfo("synthetic-clt", "synthetic-model", "clt", 4, 4096, 64)
+FAILED_PROMPT = "the capital of the state containing a city whose name is far too long is"
 
 
 @dataclass
-class Corpus:
-    graphs: list[str]  # complete graph uids, in prompt order
-    prompts: list[dict]
-    hub: str  # the feature node with most inputs in graphs[0]
-    feature_uid: str  # a catalog feature of graphs[0]
+class DemoCorpus:
+    """The demo sample as written: graph uids by prompt uid (e.g. "two_hop:akron")."""
+
+    sample: DemoSample
+    graphs: dict[str, str]
+
+    def prompt(self, uid: str) -> PromptRecord:
+        return next(p for p in self.sample.prompts if p.uid == uid)
+
+    def record(self, uid: str) -> GraphRecord:
+        return self.sample.records[[p.uid for p in self.sample.prompts].index(uid)]
+
+    def features(self, uid: str) -> list[NodeRecord]:
+        """The feature nodes of the prompt's graph, most influential first."""
+        nodes = [n for n in self.record(uid).nodes if n.kind == "feature"]
+        return sorted(nodes, key=lambda n: n.influence)
+
+    def hub(self, uid: str) -> str:
+        """The feature node with the most inputs in the prompt's graph."""
+        record = self.record(uid)
+        targets = [t for t in record.edge_target.tolist() if record.nodes[t].kind == "feature"]
+        return record.nodes[max(set(targets), key=lambda t: (targets.count(t), -t))].node_id
+
+    def feature_uid(self, node: NodeRecord, prompt_uid: str) -> str:
+        return f"{self.record(prompt_uid).transcoder}/{node.layer}/{node.feature_index}"
 
 
 def wipe(driver: Driver) -> None:
@@ -43,58 +61,16 @@ def clear_app_caches() -> None:
     st.cache_resource.clear()
 
 
-def write_corpus(driver: Driver, n: int = 6, config: SyntheticConfig = SMALL) -> Corpus:
-    """n synthetic graphs (two-hop, one-hop, addition prompts) and one failed prompt."""
-    ensure_schema(driver)
-    writer = GraphWriter(driver, database_name())
-    prompts = synthetic_prompts(n, seed=7)
-    graphs, records = [], []
-    for row in prompts:
-        record = synthetic_graph(row["text"], config, answer=row["answer"])
-        prompt = PromptRecord(
-            uid=row["id"], text=row["text"], tags=row["tags"], answer=row["answer"]
-        )
-        graphs.append(writer.write_graph(prompt, record).graph_uid)
-        records.append(record)
-    failed = PromptRecord.make("a prompt that was far too long", tags=["two-hop"])
-    writer.write_failure(failed, GraphSpec("synthetic-model", "synthetic-clt", {}), FAILURE)
-    first = records[0]
-    write_catalogue(driver, CATALOGUE_INFO, _cards(first), database_name())
-    targets = [t for t in first.edge_target.tolist() if first.nodes[t].kind == "feature"]
-    hub = first.nodes[max(set(targets), key=targets.count)].node_id
-    feature = next(node for node in first.nodes if node.kind == "feature")
+def write_demo(driver: Driver, sample: DemoSample, with_failure: bool = True) -> DemoCorpus:
+    """The demo sample's catalogue and graphs, and (unless told not to) one failed prompt."""
+    uids = write_sample(driver, sample)
+    if with_failure:
+        first = sample.records[0]
+        failed = PromptRecord.make(FAILED_PROMPT, tags=["two_hop"])
+        spec = GraphSpec(first.model, first.transcoder, {})
+        GraphWriter(driver, database_name()).write_failure(failed, spec, FAILURE)
     clear_app_caches()
-    return Corpus(
-        graphs, prompts, hub, f"{first.transcoder}/{feature.layer}/{feature.feature_index}"
-    )
-
-
-def _cards(record) -> list[FeatureCard]:
-    """A catalogue entry for every feature of `record`: one context (the prompt, peaking at the
-    feature's position), density, and logit effects."""
-    cards = []
-    for node in (n for n in record.nodes if n.kind == "feature"):
-        acts = [
-            float(node.activation) if p == node.position else 0.0
-            for p in range(len(record.prompt_tokens))
-        ]
-        cards.append(
-            FeatureCard(
-                layer=node.layer,
-                index=node.feature_index,
-                label=f"auto {node.token}",
-                density=0.01,
-                active_texts=1,
-                mean_activation=1.0,
-                max_activation=float(node.activation),
-                top_logits=["austin", "texas"],
-                top_logit_effects=[0.8, 0.5],
-                bottom_logits=["ohio"],
-                bottom_logit_effects=[-0.4],
-                top_contexts=[Context(list(record.prompt_tokens), acts)],
-            )
-        )
-    return cards
+    return DemoCorpus(sample, dict(zip([p.uid for p in sample.prompts], uids, strict=True)))
 
 
 def open_page(page: str, **query: str) -> AppTest:

@@ -1,6 +1,6 @@
 """Screenshots of the dashboard for the README, taken from whatever database is configured
-(after `make demo`, the demo's): the graph view of the first two-hop prompt with its most
-influential feature selected, and that feature's page.
+(after `make demo`, the demo's): the graph view of the first two-hop prompt (tag `two_hop`) with
+its most influential feature selected, and that feature's page.
 
     .venv/bin/python -m tests.screenshots [--out docs/images]
 """
@@ -22,13 +22,14 @@ from tests.browser import (
 )
 
 VIEWPORT = {"width": 1700, "height": 1500}
+TWO_HOP = "two_hop"  # the demo's tag for "the capital of the state containing <city> is"
 
 
 def pick_graph() -> tuple[str, str]:
     """(graph uid, node id): a two-hop prompt's graph (any graph if none is tagged) and its most
     influential feature (smallest cumulative influence)."""
     with get_driver() as driver:
-        graphs = run_query(driver, "graph_search", {"tag": "two-hop", "status": "complete"}).frame
+        graphs = run_query(driver, "graph_search", {"tag": TWO_HOP, "status": "complete"}).frame
         if graphs.empty:
             graphs = run_query(driver, "graph_search", {"status": "complete"}).frame
         if graphs.empty:

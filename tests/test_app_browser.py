@@ -1,6 +1,7 @@
 """The graph view in a real browser: Playwright drives Debian's Chromium (headless) against
-`circuitmap dashboard`, clicks a node, checks its connections appear, and saves screenshots to
-tests/artifacts/ (graph_view.png, feature_page.png)."""
+`circuitmap dashboard` over the demo's graphs, opens a two-hop prompt, clicks its busiest feature,
+checks that its connections appear, and saves screenshots to tests/artifacts/ (graph_view.png,
+feature_page.png)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_fixtures import wipe, write_corpus
+from tests.app_fixtures import wipe, write_demo
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -21,6 +22,7 @@ from tests.browser import (
 )
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+AKRON = "two_hop:akron"  # the capital of the state containing akron is -> columbus
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +41,9 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def dashboard(neo4j_driver):
+def dashboard(neo4j_driver, demo_sample):
     wipe(neo4j_driver)
-    corpus = write_corpus(neo4j_driver, n=3)
+    corpus = write_demo(neo4j_driver, demo_sample, with_failure=False)
     try:
         with dashboard_server() as url:
             yield url, corpus
@@ -56,12 +58,16 @@ def _count(page, tab: str) -> int:
 
 def test_graph_view_click_selects_a_node_and_shows_its_connections(browser, dashboard):
     url, corpus = dashboard
-    assert "two-hop" in corpus.prompts[0]["tags"]  # synthetic_prompts starts with a two-hop one
     page = browser.new_page(viewport={"width": 1700, "height": 1300})
-    print(f"graph page drawn in {open_graph_page(page, url, corpus.graphs[0]):.2f} s")
-    picked, seconds = click_node(page, corpus.hub)
+    seconds = open_graph_page(page, url, corpus.graphs[AKRON])
+    print(f"graph page drawn in {seconds:.2f} s")
+    assert page.get_by_text(corpus.prompt(AKRON).text).count() > 0
+    hub = next(n for n in corpus.record(AKRON).nodes if n.node_id == corpus.hub(AKRON))
+    picked, seconds = click_node(page, hub.node_id)
     print(f"selection drawn in {seconds:.2f} s")
-    assert f"sel={picked}" in page.url
+    assert picked == hub.node_id and f"sel={picked}" in page.url
+    heading = f"F L{hub.layer}/{hub.feature_index} @{hub.position} {hub.label}"
+    assert page.locator("h4").filter(has_text=heading).count() == 1  # the side pane
     n_inputs, n_outputs = _count(page, "Inputs"), _count(page, "Outputs")
     assert n_inputs > 0
     assert page.evaluate(EDGES_DRAWN) == n_inputs + n_outputs  # every connection is drawn
@@ -71,6 +77,7 @@ def test_graph_view_click_selects_a_node_and_shows_its_connections(browser, dash
     page.get_by_text("Feature page").click()
     page.wait_for_selector(IDLE, timeout=60_000)
     page.wait_for_selector("text=Top activating contexts", timeout=60_000)
+    assert page.get_by_label("Label", exact=True).input_value() == hub.label
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "feature_page.png"), full_page=True)
     page.close()

@@ -1,5 +1,6 @@
-"""Every dashboard page through streamlit's AppTest, against a real Neo4j holding graphs written by
-ingest's writer: no exceptions, the expected elements, and selection through session state."""
+"""Every dashboard page through streamlit's AppTest, against a real Neo4j holding the demo's graphs
+(a fixed sample of demo prompts, feature labels from the demo catalogue) and one failed prompt:
+no exceptions, the expected elements, and selection through session state."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ from tests.app_fixtures import (
     table,
     texts,
     wipe,
-    write_corpus,
+    write_demo,
 )
+
+AKRON = "two_hop:akron"  # the capital of the state containing akron is -> columbus (ohio)
+ADDITION = "addition:1+9"
 
 
 @pytest.fixture(scope="module")
-def corpus(neo4j_driver):
+def corpus(neo4j_driver, demo_sample):
     wipe(neo4j_driver)
-    yield write_corpus(neo4j_driver)
+    yield write_demo(neo4j_driver, demo_sample)
     wipe(neo4j_driver)
 
 
@@ -35,7 +39,7 @@ def test_overview_shows_counts_scores_and_failures(corpus):
     at = open_page("views/overview.py")
     ok(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Complete graphs"] == "6" and metrics["Failed graphs"] == "1"
+    assert metrics["Complete graphs"] == str(len(corpus.graphs)) and metrics["Failed graphs"] == "1"
     assert len(at.get("plotly_chart")) == 2  # score and size distributions
     recent = table(at, "status", "created_at")
     assert set(recent["status"]) == {"complete", "failed"}
@@ -45,131 +49,175 @@ def test_overview_shows_counts_scores_and_failures(corpus):
 def test_prompts_filters_and_opens_a_graph(corpus):
     at = open_page("views/prompts.py")
     ok(at)
-    assert len(at.dataframe(key="pr_table").value) == 6
+    assert len(at.dataframe(key="pr_table").value) == len(corpus.graphs)
     at.text_input(key="pr_text").set_value("capital")
-    at.selectbox(key="pr_tag").select("two-hop")
+    at.selectbox(key="pr_tag").select("two_hop")
     next(b for b in at.button if b.label == "Search").click().run()
     ok(at)
     found = at.dataframe(key="pr_table").value
-    assert len(found) == 2 and found["prompt"].str.contains("capital").all()
+    two_hop = corpus.sample.of_task("two_hop")
+    assert len(found) == len(two_hop) and found["prompt"].str.contains("capital").all()
+    assert set(found["answer"]) == {p.answer for p, _ in two_hop}
+    at.selectbox(key="pr_open_choice").select(corpus.graphs[AKRON])
     at.button(key="pr_open").click().run()
     ok(at)
-    assert "the capital of the state containing" in texts(at)  # the graph view's header
+    assert corpus.prompt(AKRON).text in texts(at)  # the graph view's header
+    assert table(at, "token", "probability")["token"].iloc[0] == "columbus"
 
 
 def test_graph_view_header_logits_and_empty_side_pane(corpus):
-    at = open_page("views/graph.py", graph=corpus.graphs[0])
+    at = open_page("views/graph.py", graph=corpus.graphs[AKRON])
     ok(at)
     shown = texts(at)
-    assert corpus.prompts[0]["text"] in shown
+    assert corpus.prompt(AKRON).text in shown
     assert {"Replacement score", "Completeness score"} <= {m.label for m in at.metric}
     assert len(at.get("plotly_chart")) == 1
     logits = table(at, "token", "probability")
-    assert corpus.prompts[0]["answer"] == logits["token"].iloc[0]
+    assert logits["token"].iloc[0] == corpus.prompt(AKRON).answer == "columbus"
     assert logits["probability"].is_monotonic_decreasing
     assert "Select a node" in shown
 
 
 def test_selecting_a_node_shows_its_connections_and_goes_to_the_url(corpus):
-    at = open_page("views/graph.py", graph=corpus.graphs[0])
-    at.selectbox(key="gv_find").select(corpus.hub).run()
+    hub = corpus.hub(AKRON)
+    at = open_page("views/graph.py", graph=corpus.graphs[AKRON])
+    at.selectbox(key="gv_find").select(hub).run()
     ok(at)
-    assert at.query_params["sel"] == [corpus.hub] or at.query_params["sel"] == corpus.hub
+    assert at.query_params["sel"] == [hub] or at.query_params["sel"] == hub
     tab_labels = [t.label for t in at.tabs]
     assert any(label.startswith("Inputs (") and label != "Inputs (0)" for label in tab_labels)
-    inputs = at.dataframe(key=f"gv_in_{corpus.hub}").value
+    inputs = at.dataframe(key=f"gv_in_{hub}").value
     assert inputs["weight"].abs().is_monotonic_decreasing
     assert abs(inputs["share"].sum() - 1.0) < 1e-6  # every input of the node is listed
     at.button(key="gv_clear").click().run()
     assert "sel" not in at.query_params
 
 
+def test_a_state_feature_is_labelled_with_its_state(corpus):
+    strongest = corpus.features(AKRON)[0]
+    at = open_page("views/graph.py", graph=corpus.graphs[AKRON], sel=strongest.node_id)
+    ok(at)
+    assert "ohio" in strongest.label  # the demo catalogue's label for akron's strongest feature
+    assert strongest.label in texts(at)  # the side pane's heading
+
+
 def test_pins_groups_and_threshold_live_in_the_url(corpus):
-    at = open_page("views/graph.py", graph=corpus.graphs[0], sel=corpus.hub)
+    hub, graph = corpus.hub(AKRON), corpus.graphs[AKRON]
+    at = open_page("views/graph.py", graph=graph, sel=hub)
     at.button(key="gv_pin_toggle").click().run()
     ok(at)
-    at.selectbox(key="gv_find").select(_first_input(at, corpus.hub)).run()
+    at.selectbox(key="gv_find").select(_first_input(at, hub)).run()
     at.button(key="gv_pin_toggle").click().run()
     state = _state(at)
-    assert len(state.pinned) == 2 and corpus.hub in state.pinned
+    assert len(state.pinned) == 2 and hub in state.pinned
     assert len(at.get("plotly_chart")) == 2  # the pinned subgraph is drawn
     at.multiselect(key="gv_group_members").set_value(state.pinned)
-    at.text_input(key="gv_group_name").set_value("Hub pair")
+    at.text_input(key="gv_group_name").set_value("Ohio pair")
     next(b for b in at.button if b.label == "Group").click().run()
     ok(at)
-    assert _state(at).groups == {"Hub pair": state.pinned}
-    at.slider(key="gv_thr").set_value(0.3).run()
+    assert _state(at).groups == {"Ohio pair": state.pinned}
+    at.slider(key="gv_thr").set_value(0.8).run()
     ok(at)
-    assert _state(at).threshold == 0.3
+    assert _state(at).threshold == 0.8
     reopened = open_page("views/graph.py", **_state(at).to_params())  # a shared link
     ok(reopened)
-    assert reopened.slider(key="gv_thr").value == 0.3
-    assert "Hub pair" in texts(reopened)
+    assert reopened.slider(key="gv_thr").value == 0.8
+    assert "Ohio pair" in texts(reopened)
+    shown = [c for c in texts(reopened).splitlines() if " nodes shown" in c]
+    n_kept = len(load_graph(graph).nodes.query("influence <= 0.8 or kind in ['token', 'logit']"))
+    assert shown and shown[0].startswith(f"{n_kept:,} of {len(corpus.record(AKRON).nodes):,}")
 
 
 def test_group_saved_as_supernode(corpus, neo4j_driver):
-    hub_feature = _a_feature_node(corpus)
-    state = GraphViewState(graph=corpus.graphs[0], pinned=[hub_feature])
-    state.group("view group", [hub_feature])
+    ohio = [n for n in corpus.features(AKRON) if "state ohio" in n.label]
+    state = GraphViewState(graph=corpus.graphs[AKRON], pinned=[n.node_id for n in ohio])
+    state.group("ohio", state.pinned)
     at = open_page("views/graph.py", **state.to_params())
     ok(at)
-    at.button(key="gv_save_view-group").click().run()
+    at.button(key="gv_save_ohio").click().run()
     ok(at)
-    saved = supernodes.get_supernode(neo4j_driver, "view-group")
-    assert saved is not None and len(saved.members) == 1
-    supernodes.delete_supernode(neo4j_driver, "view-group")
+    saved = supernodes.get_supernode(neo4j_driver, "ohio")
+    # the same catalogue feature at several positions is one supernode member
+    assert saved is not None
+    assert set(saved.members) == {corpus.feature_uid(n, AKRON) for n in ohio}
+    supernodes.delete_supernode(neo4j_driver, "ohio")
 
 
 def test_too_big_graph_gives_a_message_not_a_chart(corpus, monkeypatch):
-    monkeypatch.setenv("CIRCUITMAP_APP_MAX_NODES", "20")
-    at = open_page("views/graph.py", graph=corpus.graphs[0])
+    monkeypatch.setenv("CIRCUITMAP_APP_MAX_NODES", "5")
+    at = open_page("views/graph.py", graph=corpus.graphs[AKRON])
     assert not at.exception
-    assert "more than the 20 the view draws" in texts(at)
+    assert "more than the 5 the view draws" in texts(at)
     assert not at.get("plotly_chart")
 
 
-def test_unknown_graph_is_a_clear_message(corpus):
+def test_unknown_and_failed_graphs_are_clear_messages(corpus, neo4j_driver):
     at = open_page("views/graph.py", graph="no-such-graph")
     assert not at.exception
     assert "no graph with uid 'no-such-graph'" in " ".join(e.value for e in at.error)
+    records, _, _ = neo4j_driver.execute_query(
+        "MATCH (g:Graph {status: 'failed'}) RETURN g.uid AS uid"
+    )
+    at = open_page("views/graph.py", graph=records[0]["uid"])
+    assert not at.exception
+    assert FAILURE in " ".join(e.value for e in at.error)
 
 
 def test_feature_page_label_contexts_and_corpus(corpus, neo4j_driver):
-    at = open_page("views/feature.py", feature=corpus.feature_uid)
+    strongest = corpus.features(AKRON)[0]
+    uid = corpus.feature_uid(strongest, AKRON)
+    at = open_page("views/feature.py", feature=uid)
     ok(at)
-    assert at.title[0].value.startswith("Feature L")
+    assert at.title[0].value == f"Feature L{strongest.layer}/{strongest.feature_index}"
+    label = at.text_input(key=f"ft_label_{uid}")
+    assert label.value == strongest.label and "state ohio" in label.value
     assert "cm-ctx" in at.get("html")[0].proto.body  # the top context, tokens shaded
     assert len(at.get("plotly_chart")) == 1  # logit effects
     appearances = at.dataframe(key="ft_graphs").value
-    assert corpus.prompts[0]["text"] in set(appearances["prompt"])
+    assert corpus.prompt(AKRON).text in set(appearances["prompt"])
     assert any(t.label.startswith("Strongest inputs") for t in at.tabs)
-    at.text_input(key=f"ft_label_{corpus.feature_uid}").set_value("says the capital")
+    label.set_value("says ohio")
     next(b for b in at.button if b.label == "Save label").click().run()
     ok(at)
     assert "Label saved" in texts(at)
     records, _, _ = neo4j_driver.execute_query(
-        "MATCH (f:Feature {uid: $uid}) RETURN f.label AS label", uid=corpus.feature_uid
+        "MATCH (f:Feature {uid: $uid}) RETURN f.label AS label", uid=uid
     )
-    assert records[0]["label"] == "says the capital"
+    assert records[0]["label"] == "says ohio"
+
+
+def test_feature_picker_finds_features_by_label(corpus):
+    at = open_page("views/feature.py")
+    ok(at)
+    at.text_input(key="ft_search").set_value("state ohio").run()
+    ok(at)
+    options = at.selectbox(key="ft_pick").options
+    assert options and all("state ohio" in o for o in options)
+    first = options[0].split()[0]  # options read "<uid>  <label>"
+    at.selectbox(key="ft_pick").select(first).run()
+    ok(at)
+    assert at.query_params["feature"] in (first, [first])
+    layer, index = first.split("/")[-2:]
+    assert at.title[0].value == f"Feature L{layer}/{index}"
 
 
 def test_workbench_runs_a_path_query_draws_a_path_and_makes_a_supernode(corpus, neo4j_driver):
     at = open_page("views/workbench.py", query="token_logit_paths")
     ok(at)
-    at.text_input(key="wb_p_token_logit_paths_token").set_value("<bos>")
-    at.text_input(key="wb_p_token_logit_paths_logit").set_value(corpus.prompts[0]["answer"])
+    at.text_input(key="wb_p_token_logit_paths_token").set_value("akron")
+    at.text_input(key="wb_p_token_logit_paths_logit").set_value("columbus")
     at.number_input(key="wb_p_token_logit_paths_min_strength").set_value(0.0)
     next(b for b in at.button if b.label == "Run").click().run()
     ok(at)
     paths = table(at, "node_ids", "strength")
     assert len(paths) > 0 and paths["strength"].is_monotonic_decreasing
     assert at.get("plotly_chart")  # the path, drawn
-    at.text_input(key="wb_sn_name").set_value("on-paths")
+    at.text_input(key="wb_sn_name").set_value("akron-to-columbus")
     next(b for b in at.button if b.label == "Create supernode").click().run()
     ok(at)
-    made = supernodes.get_supernode(neo4j_driver, "on-paths")
+    made = supernodes.get_supernode(neo4j_driver, "akron-to-columbus")
     assert made is not None and made.members
-    supernodes.delete_supernode(neo4j_driver, "on-paths")
+    supernodes.delete_supernode(neo4j_driver, "akron-to-columbus")
 
 
 def test_workbench_refuses_writes_and_saves_read_queries(corpus, neo4j_driver):
@@ -182,18 +230,21 @@ def test_workbench_refuses_writes_and_saves_read_queries(corpus, neo4j_driver):
     at = open_page("views/workbench.py")
     at.segmented_control(key="wb_mode").set_value("Write Cypher").run()
     at.text_area(key="wb_cypher").set_value(
-        "MATCH (f:Feature) RETURN f.uid AS feature_uid ORDER BY f.uid LIMIT 3"
+        "MATCH (f:Feature) WHERE f.label CONTAINS 'state ohio' RETURN f.uid AS feature_uid, "
+        "f.label AS label ORDER BY f.uid LIMIT 3"
     )
-    at.text_input(key="wb_save_name").set_value("three_features")
+    at.text_input(key="wb_save_name").set_value("ohio_features")
     next(b for b in at.button if b.label == "Save query").click().run()
     ok(at)
-    picked = open_page("views/workbench.py", query="saved:three_features")
+    picked = open_page("views/workbench.py", query="saved:ohio_features")
     ok(picked)
     next(b for b in picked.button if b.label == "Run").click().run()
-    assert len(table(picked, "feature_uid")) == 3
+    found = table(picked, "feature_uid", "label")
+    assert 0 < len(found) <= 3 and found["label"].str.contains("state ohio").all()
 
 
 def test_supernodes_page_lists_refreshes_and_collapses(corpus, neo4j_driver):
+    uid = corpus.feature_uid(corpus.features(AKRON)[0], AKRON)
     saved.save_query(
         neo4j_driver,
         "busy_features",
@@ -203,9 +254,7 @@ def test_supernodes_page_lists_refreshes_and_collapses(corpus, neo4j_driver):
     supernodes.create_supernode(
         neo4j_driver, "busy", query_name="busy_features", params={"min": 99}
     )
-    neo4j_driver.execute_query(
-        "MATCH (f:Feature {uid: $uid}) SET f.n_graphs = 100", uid=corpus.feature_uid
-    )
+    neo4j_driver.execute_query("MATCH (f:Feature {uid: $uid}) SET f.n_graphs = 100", uid=uid)
     clear_app_caches()
     at = open_page("views/supernodes.py", supernode="busy")
     ok(at)
@@ -213,9 +262,9 @@ def test_supernodes_page_lists_refreshes_and_collapses(corpus, neo4j_driver):
     assert at.dataframe(key="sn_members").value.empty
     at.button(key="sn_refresh").click().run()  # the query now finds the feature
     ok(at)
-    assert list(at.dataframe(key="sn_members").value["feature_uid"]) == [corpus.feature_uid]
+    assert list(at.dataframe(key="sn_members").value["feature_uid"]) == [uid]
     assert len(table(at, "at", "members")) == 2  # two revisions in the history
-    at.selectbox(key="sn_graph").select(corpus.graphs[0]).run()
+    at.selectbox(key="sn_graph").select(corpus.graphs[AKRON]).run()
     ok(at)
     assert at.get("plotly_chart")  # the graph collapsed to the supernode
     assert "1 supernode(s)" in texts(at)
@@ -224,19 +273,13 @@ def test_supernodes_page_lists_refreshes_and_collapses(corpus, neo4j_driver):
 
 
 def test_compare_shows_two_graphs_and_their_difference(corpus):
-    at = open_page("views/compare.py", a=corpus.graphs[0], b=corpus.graphs[3])
+    at = open_page("views/compare.py", a=corpus.graphs[AKRON], b=corpus.graphs[ADDITION])
     ok(at)
     assert len(at.get("plotly_chart")) == 2
     counts = table(at, "change", "item", "rows")
     assert {"only_in_a", "only_in_b"} <= set(counts["change"])
     shown = texts(at)
-    assert corpus.prompts[0]["text"] in shown and corpus.prompts[3]["text"] in shown
-
-
-def test_interventions_explain_missing_weights(corpus):
-    at = open_page("views/interventions.py", graph=corpus.graphs[0])
-    ok(at)
-    assert "need its weights on this machine" in texts(at)
+    assert corpus.prompt(AKRON).text in shown and corpus.prompt(ADDITION).text in shown
 
 
 def test_every_page_says_when_neo4j_is_down(corpus, monkeypatch):
@@ -245,7 +288,7 @@ def test_every_page_says_when_neo4j_is_down(corpus, monkeypatch):
     clear_app_caches()
     try:
         for page in PAGES:
-            at = open_page(page, graph=corpus.graphs[0])
+            at = open_page(page, graph=corpus.graphs[AKRON])
             assert not at.exception, page
             assert "Neo4j is not reachable" in " ".join(e.value for e in at.error), page
     finally:
@@ -270,15 +313,7 @@ def _state(at) -> GraphViewState:
 
 
 def _first_input(at, node_id: str) -> str:
-    """The strongest input of `node_id`, read from the side pane's own table."""
-    state = _state(at)
-    edges = load_graph(state.graph).edges
+    """The strongest input of `node_id` (the first row of the side pane's table)."""
+    edges = load_graph(_state(at).graph).edges
     inputs = edges[edges["target"] == node_id]
-    return inputs.reindex(inputs["weight"].abs().sort_values(ascending=False).index)["source"].iloc[
-        0
-    ]
-
-
-def _a_feature_node(corpus) -> str:
-    nodes = load_graph(corpus.graphs[0]).nodes
-    return nodes.loc[nodes["kind"] == "feature", "node_id"].iloc[0]
+    return inputs.loc[inputs["weight"].abs().idxmax(), "source"]

@@ -19,3 +19,11 @@ def test_demo_sample_is_stored_as_computed(clean_db, demo_sample):
         " RETURN count(n) AS n",
     )
     assert unlinked == [{"n": 0}]
+
+
+def test_graphs_name_their_model_portably_and_record_where_it_was_loaded(demo, demo_sample):
+    record = demo_sample.records[0]
+    # The uid is the directory's name (the same on every machine); the path is metadata.
+    assert record.model == demo.model_dir.name
+    assert record.metadata["model_path"] == str(demo.model_dir.resolve())
+    assert record.metadata["transcoder_path"] == str(demo.clt_dir.resolve())

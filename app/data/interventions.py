@@ -1,12 +1,13 @@
 """Live interventions for the dashboard: load a model and its transcoders (once per process) and
 compare the top logits with and without feature interventions (circuitmap.interventions).
 
-Where the weights are: CIRCUITMAP_MODEL / CIRCUITMAP_TRANSCODERS when set, else the graph's model
-uid and transcoder uid when those are local directories (the pipeline records the model path it
-was given as the model uid)."""
+Where the weights are: CIRCUITMAP_MODEL / CIRCUITMAP_TRANSCODERS when set, else the paths the
+graph was computed from (the pipeline records them in the graph's metadata), else the graph's
+model and transcoder uids."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,17 @@ class FeatureEdit:
         return Intervention(self.layer, self.position, self.feature, **kwargs)
 
 
-def default_paths(model_uid: str, transcoder_uid: str) -> tuple[str, str]:
+def default_paths(graph_info: dict[str, object]) -> tuple[str, str]:
+    """CIRCUITMAP_MODEL / CIRCUITMAP_TRANSCODERS, else where the graph's weights were loaded
+    from (its metadata), else its model and transcoder uids (hub names, or directories here)."""
+    metadata = json.loads(str(graph_info.get("metadata") or "{}"))
     return (
-        os.environ.get("CIRCUITMAP_MODEL") or model_uid,
-        os.environ.get("CIRCUITMAP_TRANSCODERS") or transcoder_uid,
+        os.environ.get("CIRCUITMAP_MODEL")
+        or metadata.get("model_path")
+        or str(graph_info["model_uid"]),
+        os.environ.get("CIRCUITMAP_TRANSCODERS")
+        or metadata.get("transcoder_path")
+        or str(graph_info["transcoder_uid"]),
     )
 
 

@@ -2,13 +2,15 @@
 
 Squares for tokens and logits, diamonds for errors, circles for features; edges only for the
 selected node and between pinned nodes, width ~ sqrt(share), purple (negative) to green
-(positive); the selected node magenta. One scatter trace holds every node, so a click maps to a
-node id through `customdata`."""
+(positive); the selected node magenta. Node traces carry node ids in `customdata`, so a click maps
+to a node id. Traces and layout are built as plain dicts and validated once, by one `go.Figure`:
+building them as graph objects and updating them validated every piece several times over."""
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from app.graphview.connections import node_caption
+from app.graphview.frames import among
 from app.graphview.layout import band_labels
 
 SELECTED_COLOR = "#ff00ff"
@@ -45,30 +48,32 @@ class ViewMarks:
 
 def edges_to_draw(shared_edges: pd.DataFrame, marks: ViewMarks) -> pd.DataFrame:
     """Edges touching the selected node, plus edges between pinned nodes."""
-    pinned = set(marks.pinned)
-    mask = shared_edges["source"].isin(pinned) & shared_edges["target"].isin(pinned)
+    source, target = shared_edges["source"], shared_edges["target"]
+    mask = np.zeros(len(shared_edges), dtype=bool)
+    if len(marks.pinned) > 1:
+        mask |= among(source, marks.pinned) & among(target, marks.pinned)
     if marks.selected:
-        mask |= (shared_edges["source"] == marks.selected) | (
-            shared_edges["target"] == marks.selected
-        )
+        mask |= ((source == marks.selected) | (target == marks.selected)).to_numpy()
     return shared_edges[mask]
 
 
+@cache
 def edge_color(sign: float, level: float) -> str:
     """PRGn colour: purple for negative, green for positive, deeper for stronger (level in 0..1)."""
     return sample_colorscale("PRGn", [0.5 + sign * (0.2 + 0.3 * level)])[0]
 
 
-def _edge_traces(placed: pd.DataFrame, edges: pd.DataFrame) -> list[go.Scatter]:
+def _edge_traces(placed: pd.DataFrame, edges: pd.DataFrame) -> list[dict]:
     if edges.empty:
         return []
     xy = placed.set_index("node_id")[["x", "y"]]
-    edges = edges[edges["source"].isin(xy.index) & edges["target"].isin(xy.index)]
+    src = xy.reindex(edges["source"]).to_numpy()
+    dst = xy.reindex(edges["target"]).to_numpy()
+    drawn = ~(np.isnan(src[:, 0]) | np.isnan(dst[:, 0]))  # both ends placed
+    src, dst, edges = src[drawn], dst[drawn], edges[drawn]
     strength = np.sqrt(edges["share"].clip(0, 1).to_numpy())
     level = np.minimum((strength * EDGE_LEVELS).astype(int), EDGE_LEVELS - 1)
     sign = np.where(edges["weight"].to_numpy() >= 0, 1, -1)
-    src = xy.reindex(edges["source"]).to_numpy()
-    dst = xy.reindex(edges["target"]).to_numpy()
     traces = []
     for s in (-1, 1):
         for lv in range(EDGE_LEVELS):
@@ -79,16 +84,17 @@ def _edge_traces(placed: pd.DataFrame, edges: pd.DataFrame) -> list[go.Scatter]:
             ys = np.column_stack([src[sel, 1], dst[sel, 1], np.full(len(sel), np.nan)]).ravel()
             frac = (lv + 0.5) / EDGE_LEVELS
             traces.append(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    line={"width": 0.6 + 7 * frac, "color": edge_color(s, frac)},
-                    opacity=0.85,
-                    hoverinfo="skip",
-                    showlegend=False,
-                    name=f"edges {'+' if s > 0 else '-'}{lv}",
-                )
+                {
+                    "type": "scatter",
+                    "x": xs,
+                    "y": ys,
+                    "mode": "lines",
+                    "line": {"width": 0.6 + 7 * frac, "color": edge_color(s, frac)},
+                    "opacity": 0.85,
+                    "hoverinfo": "skip",
+                    "showlegend": False,
+                    "name": f"edges {'+' if s > 0 else '-'}{lv}",
+                }
             )
     return traces
 
@@ -98,21 +104,21 @@ def _fmt(value: float | None) -> str:
 
 
 def hover_text(row: dict) -> str:
-    """A node's hover label (HTML)."""
-    caption = html.escape(node_caption(row))
-    token = html.escape(row["token"])
+    """A node's hover label (Plotly's HTML subset). Kept short: hover labels are most of the
+    figure's bytes. Quotes stay unescaped (text, not an attribute); the caption already names a
+    feature's layer and index."""
+    caption = html.escape(node_caption(row), quote=False)
     if row["kind"] == "logit":
         detail = f"p = {_fmt(row['probability'])}"
     else:
+        token = html.escape(row["token"], quote=False)
         detail = f"'{token}' · act {_fmt(row['activation'])} · infl {_fmt(row['influence'])}"
-    feature_uid = row.get("feature_uid")
-    uid = f"<br>{html.escape(feature_uid)}" if isinstance(feature_uid, str) else ""
-    return f"<b>{caption}</b>{uid}<br>{detail}"
+    return f"<b>{caption}</b><br>{detail}"
 
 
 def _crowding(placed: pd.DataFrame) -> int:
     """Nodes in the fullest (band, position) cell."""
-    inner = placed[placed["kind"].isin(("feature", "error", "supernode"))]
+    inner = placed[among(placed["kind"], ("feature", "error", "supernode"))]
     return int(inner.groupby(["band", "position"]).size().max()) if len(inner) else 1
 
 
@@ -121,11 +127,11 @@ def _sizes(placed: pd.DataFrame) -> np.ndarray:
     shrunk for features and errors when cells are crowded so that neighbours stay apart."""
     base = placed["kind"].map({k: v[2] for k, v in KIND_STYLE.items()}).fillna(7).to_numpy(float)
     influence = placed["influence"].clip(0, 1).to_numpy(float)
-    grow = np.where(placed["kind"].isin(("feature", "error")), 8 * (1 - influence), 0.0)
+    inner = among(placed["kind"], ("feature", "error"))
+    grow = np.where(inner, 8 * (1 - influence), 0.0)
     prob = placed["probability"].clip(0, 1).to_numpy(float)
     grow = np.where(placed["kind"] == "logit", 14 * np.sqrt(prob), grow)
     shrink = np.clip(np.sqrt(CROWDED_CELL / _crowding(placed)), 0.45, 1.0)
-    inner = placed["kind"].isin(("feature", "error")).to_numpy()
     return np.round((base + np.nan_to_num(grow)) * np.where(inner, shrink, 1.0), 1)
 
 
@@ -183,7 +189,7 @@ def _marker_style(kind: str, style: str) -> tuple[str, str, dict, float]:
     return symbol, color, line, opacity
 
 
-def _node_traces(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -> list[go.Scatter]:
+def _node_traces(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -> list[dict]:
     """One trace per (kind, style), so every marker property is a scalar except size: far less
     JSON and faster drawing than per-point style arrays."""
     sizes = _sizes(placed)
@@ -198,29 +204,32 @@ def _node_traces(placed: pd.DataFrame, marks: ViewMarks, neighbours: set[str]) -
         idx = placed.index.get_indexer(rows)
         symbol, color, line, opacity = _marker_style(kind, style)
         part = placed.iloc[idx]
-        labelled = kind in ("logit", "supernode")
-        traces.append(
-            go.Scatter(
-                x=np.round(part["x"].to_numpy(float), 4),
-                y=np.round(part["y"].to_numpy(float), 4),
-                mode="markers+text" if labelled else "markers",
-                name=f"{NODES_TRACE_NAME}:{kind}:{style}",
-                customdata=part["node_id"].to_numpy(object),
-                hovertext=hover[idx],
-                hoverinfo="text",
-                text=_labels(part) if labelled else None,
-                textposition="top center",
-                textfont={"size": 11, "color": "#92400e"},
-                marker={
-                    "symbol": symbol,
-                    "color": color,
-                    "size": sizes[idx] * (1.5 if style == "selected" else 1.0),
-                    "opacity": opacity,
-                    "line": line,
-                },
-                showlegend=False,
-            )
-        )
+        trace = {
+            "type": "scatter",
+            "x": np.round(part["x"].to_numpy(float), 4),
+            "y": np.round(part["y"].to_numpy(float), 4),
+            "mode": "markers",
+            "name": f"{NODES_TRACE_NAME}:{kind}:{style}",
+            "customdata": part["node_id"].to_numpy(object),
+            "hovertext": hover[idx],
+            "hoverinfo": "text",
+            "marker": {
+                "symbol": symbol,
+                "color": color,
+                "size": sizes[idx] * (1.5 if style == "selected" else 1.0),
+                "opacity": opacity,
+                "line": line,
+            },
+            "showlegend": False,
+        }
+        if kind in ("logit", "supernode"):
+            trace |= {
+                "mode": "markers+text",
+                "text": _labels(part),
+                "textposition": "top center",
+                "textfont": {"size": 11, "color": "#92400e"},
+            }
+        traces.append(trace)
     return traces
 
 
@@ -246,40 +255,35 @@ def graph_figure(
     if marks.selected:
         touching = drawn[(drawn["source"] == marks.selected) | (drawn["target"] == marks.selected)]
         neighbours = set(touching["source"]) | set(touching["target"])
-    fig = go.Figure(_edge_traces(placed, drawn) + _node_traces(placed, marks, neighbours))
     n_bands = n_layers + 2
-    fig.update_layout(
-        height=height or _height(n_bands, _crowding(placed) if len(placed) else 1),
-        margin={"l": 50, "r": 10, "t": 20, "b": 40},
-        plot_bgcolor="#ffffff",
-        paper_bgcolor="#ffffff",
-        hovermode="closest",
-        clickmode="event+select",
-        dragmode="pan",
-        showlegend=False,
-        uirevision="graph",
-    )
-    fig.update_xaxes(
-        tickmode="array",
-        tickvals=list(range(len(tokens))),
-        ticktext=[html.escape(t) for t in tokens],
-        range=[
-            min(-0.6, float(placed["x"].min()) - 0.4) if len(placed) else -0.6,
-            len(tokens) - 0.4,
-        ],
-        showgrid=True,
-        gridcolor="#f1f5f9",
-        zeroline=False,
-        tickfont={"size": 12},
-    )
-    fig.update_yaxes(
-        tickmode="array",
-        tickvals=list(range(n_bands)),
-        ticktext=band_labels(n_layers),
-        range=[-0.6, n_bands - 0.3],
-        showgrid=True,
-        gridcolor="#f1f5f9",
-        zeroline=False,
-        fixedrange=False,
-    )
-    return fig
+    axis = {"tickmode": "array", "showgrid": True, "gridcolor": "#f1f5f9", "zeroline": False}
+    figure_layout = {
+        "height": height or _height(n_bands, _crowding(placed) if len(placed) else 1),
+        "margin": {"l": 50, "r": 10, "t": 20, "b": 40},
+        "plot_bgcolor": "#ffffff",
+        "paper_bgcolor": "#ffffff",
+        "hovermode": "closest",
+        "clickmode": "event+select",
+        "dragmode": "pan",
+        "showlegend": False,
+        "uirevision": "graph",
+        "xaxis": axis
+        | {
+            "tickvals": list(range(len(tokens))),
+            "ticktext": [html.escape(t) for t in tokens],
+            "range": [
+                min(-0.6, float(placed["x"].min()) - 0.4) if len(placed) else -0.6,
+                len(tokens) - 0.4,
+            ],
+            "tickfont": {"size": 12},
+        },
+        "yaxis": axis
+        | {
+            "tickvals": list(range(n_bands)),
+            "ticktext": band_labels(n_layers),
+            "range": [-0.6, n_bands - 0.3],
+            "fixedrange": False,
+        },
+    }
+    traces = _edge_traces(placed, drawn) + _node_traces(placed, marks, neighbours)
+    return go.Figure({"data": traces, "layout": figure_layout})

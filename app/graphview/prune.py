@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from app.graphview.frames import among
+
 ALWAYS_KEPT = ("token", "logit")
 
 
@@ -22,16 +24,16 @@ def prune_by_influence(
     if threshold >= 1:
         return nodes, edges
     influence = nodes["influence"]
-    keep = nodes["kind"].isin(ALWAYS_KEPT) | influence.isna() | (influence <= threshold)
+    keep = among(nodes["kind"], ALWAYS_KEPT) | influence.isna() | (influence <= threshold)
     kept = nodes[keep]
-    ids = set(kept["node_id"])
-    kept_edges = edges[edges["source"].isin(ids) & edges["target"].isin(ids)]
+    ids = kept["node_id"]
+    kept_edges = edges[among(edges["source"], ids) & among(edges["target"], ids)]
     return kept.reset_index(drop=True), kept_edges.reset_index(drop=True)
 
 
 def threshold_for(nodes: pd.DataFrame, max_nodes: int) -> float:
     """The largest threshold that shows at most `max_nodes` nodes (at least 0.01)."""
-    fixed = nodes["kind"].isin(ALWAYS_KEPT) | nodes["influence"].isna()
+    fixed = among(nodes["kind"], ALWAYS_KEPT) | nodes["influence"].isna()
     values = nodes.loc[~fixed, "influence"].sort_values().to_numpy()
     budget = max_nodes - int(fixed.sum())
     if budget >= len(values):

@@ -14,6 +14,7 @@ from app.data.graphs import GraphBundle
 from app.graphview.collapse import collapse
 from app.graphview.connections import connections, with_shares
 from app.graphview.figure import ViewMarks, graph_figure
+from app.graphview.frames import among
 from app.graphview.layout import layout
 from app.graphview.prune import prune_by_influence, threshold_for
 from app.graphview.state import GraphViewState
@@ -219,9 +220,9 @@ def _pinned_pane(bundle: GraphBundle, state: GraphViewState, captions: dict[str,
     if not pinned:
         st.caption("Pin nodes (side pane, or box/lasso select in the chart) to build a subgraph.")
         return
-    sub_nodes = bundle.nodes[bundle.nodes["node_id"].isin(pinned)].drop(columns=["hover"])
+    sub_nodes = bundle.nodes[among(bundle.nodes["node_id"], pinned)].drop(columns=["hover"])
     edges = bundle.edges
-    sub_edges = edges[edges["source"].isin(pinned) & edges["target"].isin(pinned)]
+    sub_edges = edges[among(edges["source"], pinned) & among(edges["target"], pinned)]
     groups = {k: [m for m in v if m in captions] for k, v in state.groups.items()}
     c_nodes, c_edges = collapse(sub_nodes, sub_edges[["source", "target", "weight"]], groups)
     fig = graph_figure(

@@ -77,9 +77,7 @@ def render() -> None:
         return
     bundle = load_graph(state.graph)
     st.markdown(f"### “{bundle.info['prompt']}”")
-    model_default, tc_default = interventions.default_paths(
-        str(bundle.info["model_uid"]), str(bundle.info["transcoder_uid"])
-    )
+    model_default, tc_default = interventions.default_paths(bundle.info)
     c1, c2 = st.columns(2)
     model_path = c1.text_input("Model directory", model_default, key="iv_model")
     tc_path = c2.text_input("Transcoder directory", tc_default, key="iv_tc")

@@ -19,6 +19,7 @@
 // @column n_nodes  Nodes in the pruned graph.
 // @column n_edges  Edges in the pruned graph.
 // @column settings  Generation and pruning settings (JSON string).
+// @column metadata  Tool and version, sizes before pruning, where the weights were loaded from (JSON).
 // @column source  "computed" or "imported".
 // @column created_at  When the graph was written.
 MATCH (pr:Prompt)-[:HAS_GRAPH]->(g:Graph {uid: $graph})
@@ -44,5 +45,6 @@ RETURN
   g.n_nodes AS n_nodes,
   g.n_edges AS n_edges,
   g.settings AS settings,
+  g.metadata AS metadata,
   g.source AS source,
   g.created_at AS created_at
