@@ -1,25 +1,33 @@
-"""Ingest benchmark: edges/s and graphs/s written into Neo4j for realistic graph sizes.
+"""Ingest benchmark: edges/s and graphs/s into Neo4j, and end-to-end prompts/s on the demo model.
 
-    .venv/bin/python -m bench.ingest                    # the default sizes, aggregates on and off
+    .venv/bin/python -m bench.ingest                    # writer at ~10k and ~100k edges per graph,
+                                                        # the synthetic worker, the demo worker
     .venv/bin/python -m bench.ingest --sizes 800x100000 --graphs 6 --writers 2
-    .venv/bin/python -m bench.ingest --model DIR --transcoders DIR   # + end-to-end prompts/s
+    .venv/bin/python -m bench.ingest --model DIR --transcoders DIR   # another model end to end
                                       (adds to that transcoder's feature aggregates: use a
                                        scratch database)
 
-Graphs come from circuitmap.synthetic (computed before the clock starts), so the figures are the
-writer's alone; the worker run overlaps computing and writing as `circuitmap ingest` does. Server
-CPU seconds are read from /proc when the server is the local one, and the machine's load average
-is printed, because on a shared 2-core box it moves the wall-clock figures a lot. Everything the
-benchmark writes (model "bench-model", transcoder "bench-clt") is deleted at the end.
+Graphs for the writer figures come from circuitmap.synthetic (computed before the clock starts), so
+those figures are the writer's alone. The worker runs (synthetic graphs, then the demo model when
+its artefacts are built, see circuitmap.demo.stages.built_demo) overlap computing and writing as
+`circuitmap ingest` does; each runs in a child process so that its peak RSS is the worker's own,
+and prints the share of the run spent computing and spent writing (the writer is the bottleneck
+when its share is near 100%). Server CPU seconds are read from /proc when the server is the local
+one, and the load average is printed, because on a shared 2-core box it moves the wall-clock figures
+a lot: compare runs made back to back. Everything the benchmark writes (corpus "bench", model
+"bench-model", transcoder "bench-clt") is deleted at the end; demo graphs leave their additions to
+the demo transcoder's feature aggregates.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +37,8 @@ from circuitmap.synthetic import SyntheticConfig, SyntheticGraphs, synthetic_pro
 from db.config import load_settings
 from db.connection import database_name, get_driver
 from db.schema import ensure_schema
-from ingest.compute import Computer, InlineExecutor, pipeline_computer
-from ingest.corpus import PromptRecord
-from ingest.spec import GraphSpec
+from ingest.compute import Computer, ComputeRecipe, InlineExecutor
+from ingest.corpus import Corpus, PromptRecord
 from ingest.worker import Worker
 from ingest.writer import GraphWriter
 
@@ -113,18 +120,84 @@ def bench_writer(driver: Driver, size: str, n: int, writers: int, agg: int, offs
     return Figures(label, len(items), edges, seconds, cpu)
 
 
-def bench_worker(driver: Driver, computer: Computer, n: int, offset: int) -> Figures:
-    prompts = [
-        PromptRecord.make(f"{r['text']} #{offset}-{i}", corpus=CORPUS)
-        for i, r in enumerate(synthetic_prompts(n, seed=offset))
-    ]
-    worker = Worker(driver, InlineExecutor(computer), database=database_name())
-    cpu0 = server_cpu_seconds()
-    summary = worker.run(prompts)
-    cpu1 = server_cpu_seconds()
-    cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
-    label = f"worker end to end ({computer.spec.model})"
-    return Figures(label, summary.written, summary.edges, summary.seconds, cpu)
+@dataclass
+class WorkerFigures:
+    """One end-to-end worker run, measured inside the child process that ran it."""
+
+    label: str
+    prompts: int
+    edges: int
+    seconds: float
+    compute_seconds: float
+    write_seconds: float
+    peak_rss_mib: float
+    server_cpu: float | None = None
+
+    def line(self) -> str:
+        cpu = "" if self.server_cpu is None else f", server CPU {self.server_cpu:.1f} s"
+        return (
+            f"{self.label:<44} {self.prompts / self.seconds:>6.2f} prompts/s "
+            f"{self.edges / self.seconds:>9,.0f} edges/s  computing {self.compute_seconds:.1f} s"
+            f" ({self.compute_seconds / self.seconds:.0%}), writing {self.write_seconds:.1f} s"
+            f" ({self.write_seconds / self.seconds:.0%}) of {self.seconds:.1f} s{cpu};"
+            f" worker peak RSS {self.peak_rss_mib:.0f} MiB"
+        )
+
+
+def run_worker(recipe: ComputeRecipe, texts: list[str], label: str) -> WorkerFigures:
+    """In a child process: build the computer, ingest `texts`, time computing and writing."""
+    if recipe.factory == "pipeline":
+        import torch
+
+        torch.set_num_threads(1)  # leave the other core to Neo4j and the writer
+    computer = recipe.build()
+    computing = [0.0]
+
+    def timed(text: str):
+        start = time.perf_counter()
+        try:
+            return computer.compute(text)
+        finally:
+            computing[0] += time.perf_counter() - start
+
+    prompts = [PromptRecord.make(text, corpus=CORPUS) for text in texts]
+    with get_driver() as driver:
+        executor = InlineExecutor(Computer(timed, computer.spec))
+        summary = Worker(driver, executor, database=database_name()).run(prompts)
+    return WorkerFigures(
+        label,
+        summary.written,
+        summary.edges,
+        summary.seconds,
+        computing[0],
+        summary.write_seconds,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+
+
+def bench_worker(recipe: ComputeRecipe, texts: list[str], label: str) -> WorkerFigures:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        cpu0 = server_cpu_seconds()
+        figures = pool.submit(run_worker, recipe, texts, label).result()
+        cpu1 = server_cpu_seconds()
+    figures.server_cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+    return figures
+
+
+def demo_recipe(model: str | None, transcoders: str | None) -> tuple[ComputeRecipe, list[str]]:
+    """The model to run end to end (the built demo unless given) and its prompts."""
+    from circuitmap.demo.stages import built_demo  # imports torch: not in the synthetic worker
+    from circuitmap.demo.train import DEMO_PROMPTS_FILE
+
+    if model and transcoders:
+        return ComputeRecipe("pipeline", model, transcoders), []
+    demo = built_demo(load_settings().home / "demo") or built_demo()
+    if demo is None:
+        return ComputeRecipe("pipeline"), []
+    corpus = Corpus(demo.model_dir / DEMO_PROMPTS_FILE)
+    recipe = ComputeRecipe("pipeline", str(demo.model_dir), str(demo.clt_dir))
+    return recipe, [prompt.text for prompt in corpus]
 
 
 def clean_up(driver: Driver) -> None:
@@ -148,11 +221,12 @@ def clean_up(driver: Driver) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="300x10000,500x50000,800x100000")
-    parser.add_argument("--graphs", type=int, default=8, help="graphs per size")
+    parser.add_argument("--sizes", default="300x10000,800x100000", help="features x edges, ...")
+    parser.add_argument("--graphs", type=int, default=6, help="graphs per size")
     parser.add_argument("--writers", default="1,2", help="concurrent writer threads to try")
-    parser.add_argument("--agg", default="2000,0", help="AGG_ATTR pairs per graph to try")
-    parser.add_argument("--model", help="model for the end-to-end run (else synthetic)")
+    parser.add_argument("--agg", default="2000", help="AGG_ATTR pairs per graph to try (0: off)")
+    parser.add_argument("--prompts", type=int, default=24, help="prompts per worker run")
+    parser.add_argument("--model", help="model for the end-to-end run (else the built demo)")
     parser.add_argument("--transcoders", help="transcoders for the end-to-end run")
     parser.add_argument("--keep", action="store_true", help="keep what the benchmark wrote")
     args = parser.parse_args()
@@ -161,8 +235,9 @@ def main() -> None:
         ensure_schema(driver, database_name())
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         offset = int(time.time())
-        warm = make_graphs(2, 100, 2000, offset - 1)
-        write_all(GraphWriter(driver, database_name()), warm, 1)  # plans cached, JIT warm
+        # Plans cached and the server's JIT warm: a fresh server writes its first graphs 3x slower.
+        warm = make_graphs(6, 300, 10_000, offset - 1)
+        write_all(GraphWriter(driver, database_name()), warm, 1)
         try:
             for size in args.sizes.split(","):
                 for agg in (int(a) for a in args.agg.split(",")):
@@ -171,19 +246,23 @@ def main() -> None:
                         figures = bench_writer(driver, size, args.graphs, writers, agg, offset)
                         print(figures.line(), flush=True)
             offset += 1
-            synthetic = SyntheticGraphs(
-                MODEL, TRANSCODER, config=SyntheticConfig(n_features=500, n_edges=50_000)
-            )
-            spec = GraphSpec(MODEL, TRANSCODER, synthetic.settings)
-            print(bench_worker(driver, Computer(synthetic, spec), args.graphs, offset).line())
-            if args.model and args.transcoders:
-                computer = pipeline_computer(args.model, args.transcoders, {})
-                print(bench_worker(driver, computer, args.graphs, offset + 1).line())
+            settings = {"n_features": 500, "n_edges": 50_000}
+            synthetic = ComputeRecipe("synthetic", MODEL, TRANSCODER, settings)
+            texts = [
+                f"{r['text']} #{offset}-{i}"
+                for i, r in enumerate(synthetic_prompts(args.prompts, seed=offset))
+            ]
+            print(bench_worker(synthetic, texts, "worker, synthetic 500/50,000").line(), flush=True)
+            recipe, texts = demo_recipe(args.model, args.transcoders)
+            if recipe.model is None:
+                print("demo model not built (`make demo`): no end-to-end figure")
+            else:
+                texts = texts[: args.prompts] or [f"{r['text']}" for r in synthetic_prompts(8)]
+                label = f"worker, model {Path(recipe.model).name}"
+                print(bench_worker(recipe, texts, label).line(), flush=True)
         finally:
             if not args.keep:
                 clean_up(driver)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory of this process (writer + worker): {peak:.0f} MiB")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
