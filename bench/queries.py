@@ -3,7 +3,9 @@
 Writes `--graphs` synthetic graphs of realistic size with the ingest writer (skipping those already
 in the database, so a second run only measures), builds a saved query and a supernode on them,
 then runs each library query `--repeats` times with rotating parameters through the same runner
-the CLI and the dashboard use (safety check, READ transaction, DataFrame), after one warm-up run.
+the CLI and the dashboard use (safety check, READ transaction, DataFrame), after one warm-up run,
+and prints the database hits of its first parameters (PROFILE), a figure the machine's load does
+not move.
 
     .venv/bin/python -m bench.queries --graphs 1000 --edges 5000
 
@@ -20,14 +22,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from neo4j import Driver
+from neo4j import READ_ACCESS, Driver
 
 from circuitmap.synthetic import STATES, SyntheticConfig, SyntheticGraphs, synthetic_prompts
-from db.connection import get_driver
+from db.connection import database_name, get_driver
 from db.schema import ensure_schema
 from ingest.corpus import PromptRecord
 from ingest.writer import GraphWriter
 from queries import saved, supernodes
+from queries.library import get_query
 from queries.runner import run_cypher, run_query
 
 CITY_FEATURES = """
@@ -168,6 +171,19 @@ def measure(driver: Driver, case: Case, repeats: int) -> tuple[list[float], int]
     return times, int(statistics.median(rows))
 
 
+def db_hits(driver: Driver, case: Case) -> int:
+    """Database hits of the case's first parameters, from PROFILE (the server's own count)."""
+    query = get_query(case.query)
+    with driver.session(database=database_name(), default_access_mode=READ_ACCESS) as session:
+        summary = session.run("PROFILE " + query.cypher, query.bind(case.params(0))).consume()
+    return _plan_hits(summary.profile or {})
+
+
+def _plan_hits(plan: dict) -> int:
+    own = int(plan.get("args", {}).get("DbHits", 0))
+    return own + sum(_plan_hits(child) for child in plan.get("children", []))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -197,19 +213,26 @@ def main() -> None:
             f"database: {graphs} complete graphs, {edges:,} edges; load average "
             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.repeats} runs per case\n"
         )
-        header = f"{'query':27s} {'case':29s} {'rows':>6s} {'p50 ms':>8s} {'p95 ms':>8s}  target"
+        header = (
+            f"{'query':27s} {'case':29s} {'rows':>6s} {'db hits':>9s} {'p50 ms':>8s} "
+            f"{'p95 ms':>8s}  target"
+        )
         print(header)
         print("-" * len(header))
         for case in cases(facts):
             if args.only and case.query != args.only:
                 continue
             times, rows = measure(driver, case, args.repeats)
+            hits = db_hits(driver, case)
             p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
             verdict = ""
             if case.target_ms is not None:
                 ok = "ok" if p95 < case.target_ms else "MISSED"
                 verdict = f"< {case.target_ms:.0f} ms p95: {ok}"
-            print(f"{case.query:27s} {case.label:29s} {rows:6d} {p50:8.1f} {p95:8.1f}  {verdict}")
+            print(
+                f"{case.query:27s} {case.label:29s} {rows:6d} {hits:9d} {p50:8.1f} {p95:8.1f}  "
+                f"{verdict}"
+            )
         print(f"\nrefresh_all_supernodes ({len(refreshed)} query-defined): {refresh_ms:.0f} ms")
 
 

@@ -79,6 +79,9 @@ def test_path_query_on_a_realistic_synthetic_graph(clean_db):
     expected = reference_paths(graph, "the", "austin", 2, 4, 1e-4)
     assert len(found) == len(expected) > 10
     assert found["strength"].tolist() == pytest.approx([s for s, _ in expected], rel=1e-5)
+    for k in (1, 5):  # the per-graph floor prunes partial paths, exactly
+        top = paths(clean_db, token="the", logit="austin", graph=uid, per_graph=k)
+        assert top["strength"].tolist() == pytest.approx([s for s, _ in expected[:k]], rel=1e-5)
 
 
 def test_path_query_filters_and_only_complete_graphs(corpus):

@@ -1,12 +1,21 @@
-"""User Cypher that could change anything is refused before it runs, and changes nothing."""
+"""User Cypher that could change anything is refused before it runs, and changes nothing.
+
+The write attempts run against a database holding demo graphs (the catalogue and the graphs of
+the `demo_sample` prompts, tests/demo_graphs.py), so there is real data for them to damage; the
+other checks use a one-prompt database.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
+from neo4j import Driver
 
 from queries import saved
 from queries.runner import QueryFailedError, run_cypher, run_query
 from queries.safety import UnsafeQueryError, check_read_only
+from tests.demo_graphs import write_sample
 
 WRITES = {
     "create": "CREATE (n:Intruder) RETURN n",
@@ -35,14 +44,26 @@ WRITES = {
     "two_statements": "MATCH (n) RETURN n; MATCH (n) DETACH DELETE n",
     "profile": "PROFILE MATCH (n) DETACH DELETE n",
     "syntax_error": "MATCH (n RETURN n",
+    # Aimed at the stored graphs (docs/schema.md).
+    "set_edge_weights": "MATCH ()-[r:ATTR]->() SET r.weight = 0",
+    "set_feature_labels": "MATCH (f:Feature) SET f.label = 'hacked' RETURN count(f)",
+    "delete_graphs": "MATCH (g:Graph)-[:HAS_NODE]->(n) DETACH DELETE g, n",
+    "delete_edges": "MATCH (:FeatureNode)-[r:INSTANCE_OF]->(:Feature) DELETE r",
+    "merge_supernode": "MATCH (f:Feature) MERGE (:Supernode {name: 'x'})-[:GROUPS]->(f)",
+    "create_in_subquery": "MATCH (g:Graph) CALL (g) { CREATE (g)-[:OWNED]->(:Intruder) } RETURN g",
+    "load_csv_create": "LOAD CSV FROM 'file:///etc/passwd' AS row CREATE (:Intruder {x: row[0]})",
+    "drop_index": "DROP INDEX feature_label",
 }
 
 
 def fingerprint(driver) -> tuple:
-    """Everything a refused query could have changed: data, labels, properties, schema."""
+    """Everything a refused query could have changed: data, labels, properties, schema (the
+    catalogue's long top_contexts JSON enters by its length, which keeps this fast)."""
     records, _, _ = driver.execute_query(
-        "MATCH (n) WITH count(n) AS nodes, collect(properties(n)) AS props "
+        "MATCH (n) WITH count(n) AS nodes, "
+        "collect([labels(n), n {.*, top_contexts: size(n.top_contexts)}]) AS props "
         "RETURN nodes, COUNT { ()-->() } AS rels, props, "
+        "COLLECT { MATCH ()-[r]->() RETURN [type(r), properties(r)] } AS rel_props, "
         "COLLECT { CALL db.labels() YIELD label RETURN label } AS labels, "
         "COLLECT { CALL db.propertyKeys() YIELD propertyKey RETURN propertyKey } AS keys"
     )
@@ -53,6 +74,7 @@ def fingerprint(driver) -> tuple:
         row["nodes"],
         row["rels"],
         sorted(map(str, row["props"])),
+        sorted(map(str, row["rel_props"])),
         sorted(row["labels"]),
         sorted(row["keys"]),
         sorted(schema[0]["c"]),
@@ -69,13 +91,43 @@ def seeded(clean_db):
     return clean_db
 
 
+_DEMO_FINGERPRINT: dict[str, tuple] = {}  # of the demo copy, as last written
+
+
+@dataclass
+class DemoDb:
+    driver: Driver
+    before: tuple  # its fingerprint when the test starts
+
+
+@pytest.fixture
+def demo_db(request, neo4j_driver, demo_sample) -> DemoDb:
+    """A database holding the demo sample. Refused writes change nothing, so the copy is written
+    once and again only when another test has changed the database since."""
+    written = _DEMO_FINGERPRINT.get("db")
+    # Counts first: a database left large by another run is wiped without reading it all.
+    before = fingerprint(neo4j_driver) if written and _counts(neo4j_driver) == written[:2] else None
+    if before is None or before != written:
+        write_sample(request.getfixturevalue("clean_db"), demo_sample)
+        before = _DEMO_FINGERPRINT["db"] = fingerprint(neo4j_driver)
+    return DemoDb(neo4j_driver, before)
+
+
+def _counts(driver) -> tuple[int, int]:
+    records, _, _ = driver.execute_query(
+        "RETURN COUNT { MATCH (n) } AS nodes, COUNT { ()-->() } AS rels"
+    )
+    return records[0]["nodes"], records[0]["rels"]
+
+
 @pytest.mark.parametrize("name", sorted(WRITES))
-def test_write_attempts_are_refused_on_save_and_change_nothing(seeded, name):
-    before = fingerprint(seeded)
+def test_write_attempts_are_refused_on_save_and_change_nothing(demo_db, name):
+    driver = demo_db.driver
+    assert demo_db.before[0] > 1000  # the catalogue and the graphs are there to be damaged
     with pytest.raises(UnsafeQueryError, match="^refused: "):
-        saved.save_query(seeded, f"attempt-{name}", WRITES[name])
-    assert saved.get_saved(seeded, f"attempt-{name}") is None
-    assert fingerprint(seeded) == before
+        saved.save_query(driver, f"attempt-{name}", WRITES[name])
+    assert saved.get_saved(driver, f"attempt-{name}") is None
+    assert fingerprint(driver) == demo_db.before
 
 
 @pytest.mark.parametrize("name", ["create", "write_procedure", "load_csv_file", "create_index"])
@@ -91,27 +143,44 @@ def test_a_tampered_saved_query_is_refused_when_run(seeded, name):
     assert fingerprint(seeded) == before
 
 
-def test_the_read_transaction_refuses_writes_even_unchecked(seeded):
-    before = fingerprint(seeded)
-    with pytest.raises(QueryFailedError, match="read access mode"):
-        run_cypher(seeded, WRITES["create"], check=False)
-    assert fingerprint(seeded) == before
+def test_the_read_transaction_refuses_writes_even_unchecked(demo_db):
+    for name in ("create", "set_edge_weights", "delete_graphs", "merge_supernode"):
+        with pytest.raises(QueryFailedError, match="read access mode"):
+            run_cypher(demo_db.driver, WRITES[name], check=False)
+    assert fingerprint(demo_db.driver) == demo_db.before
 
 
-def test_parameter_values_carrying_cypher_are_only_values(seeded):
-    saved.save_query(
-        seeded, "by-text", "MATCH (p:Prompt) WHERE p.text = $text RETURN p.uid AS uid", "", {}
-    )
-    before = fingerprint(seeded)
-    for evil in (
-        "x' RETURN 1 UNION MATCH (n) DETACH DELETE n //",
-        "'}) DETACH DELETE p WITH 1 AS x MATCH (p:Prompt {text: '",
-        'the capital of texas is" OR 1=1 //',
-    ):
-        assert run_query(seeded, "by-text", {"text": evil}).frame.empty
-    assert fingerprint(seeded) == before
-    found = run_query(seeded, "by-text", {"text": "the capital of texas is"}).frame
-    assert found["uid"].tolist() == ["p1"]
+EVIL_VALUES = (
+    "x' RETURN 1 UNION MATCH (n) DETACH DELETE n //",
+    "'}) DETACH DELETE p WITH 1 AS x MATCH (p:Prompt {text: '",
+    'the capital of texas is" OR 1=1 //',
+    "state ' OR 1=1 SET f.label = 'hacked' //",
+)
+
+
+def test_parameter_values_carrying_cypher_are_only_values(demo_db, demo_sample):
+    """Saved and library queries given values that hold Cypher: nothing matches, nothing changes.
+    (The saved queries are created and dropped here, so the database is as it was.)"""
+    driver = demo_db.driver
+    by_text = "MATCH (p:Prompt) WHERE p.text = $text RETURN p.uid AS uid"
+    by_label = "MATCH (f:Feature) WHERE f.label STARTS WITH $prefix RETURN f.uid AS uid"
+    saved.save_query(driver, "by-text", by_text, "", {})
+    saved.save_query(driver, "by-label", by_label, "", {"prefix": "state "})
+    try:
+        before = fingerprint(driver)
+        for evil in EVIL_VALUES:
+            assert run_query(driver, "by-text", {"text": evil}).frame.empty
+            assert run_query(driver, "by-label", {"prefix": evil}).frame.empty
+            paths = run_query(driver, "token_logit_paths", {"token": evil, "logit": evil})
+            assert paths.frame.empty
+        assert fingerprint(driver) == before
+        first = demo_sample.prompts[0]
+        found = run_query(driver, "by-text", {"text": first.text}).frame
+        assert found["uid"].tolist() == [first.uid]
+        assert len(run_query(driver, "by-label").frame) > 0
+    finally:
+        saved.delete_query(driver, "by-text")
+        saved.delete_query(driver, "by-label")
 
 
 def test_read_procedures_and_plain_reads_pass(seeded):
