@@ -91,6 +91,7 @@ class GraphBuilder:
         tokenizer=None,
         model_name: str | None = None,
         transcoder_name: str | None = None,
+        sources: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings or GraphSettings()
         dtype = resolve_dtype(self.settings.dtype)
@@ -102,10 +103,10 @@ class GraphBuilder:
             tokenizer = AutoTokenizer.from_pretrained(model.name_or_path)
         self.tokenizer = tokenizer
         self.rm = ReplacementModel(model, transcoder)
-        self.model_name = model_name or str(model.name_or_path)
+        self.model_name = model_name or model_identity(str(model.name_or_path))
         self.transcoder_name = transcoder_name or transcoder.config.name or "transcoder"
         # Where the weights were loaded from (graph metadata: what reproduces the graph here).
-        self.sources: dict[str, str] = {}
+        self.sources = sources or {}
 
     @classmethod
     def from_paths(
@@ -114,12 +115,11 @@ class GraphBuilder:
         settings = settings or GraphSettings()
         hf_model, tokenizer = load_model(model, settings.device, settings.dtype)
         tc = load_transcoder(transcoder)
-        builder = cls(
-            hf_model, tc, settings, tokenizer=tokenizer, model_name=model_identity(model),
+        return cls(
+            hf_model, tc, settings, tokenizer=tokenizer,
             transcoder_name=tc.config.name or Path(transcoder).resolve().name,
+            sources={"model_path": _source(model), "transcoder_path": _source(transcoder)},
         )  # fmt: skip
-        builder.sources = {"model_path": _source(model), "transcoder_path": _source(transcoder)}
-        return builder
 
     def tokenize(self, prompt: str) -> torch.Tensor:
         ids = tokenize(self.tokenizer, prompt)

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, is_dataclass
+from typing import TYPE_CHECKING
 
 from neo4j import Driver
 
-from circuitmap.pipeline import GraphBuilder
 from ingest.payload import feature_uid
+
+if TYPE_CHECKING:  # only for the annotation: importing the pipeline loads torch
+    from circuitmap.pipeline import GraphBuilder
 
 MERGE_MODEL = """
 MERGE (m:Model {uid: $model.uid})

@@ -16,6 +16,7 @@ from ingest.corpus import PromptRecord
 from ingest.spec import GraphSpec
 from ingest.writer import GraphWriter
 from tests.demo_graphs import DemoSample, write_sample
+from tests.ingest_helpers import wipe_database
 
 APP_MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
 FAILURE = "prompt has 99 tokens, more than the maximum 64"
@@ -51,8 +52,7 @@ class DemoCorpus:
 
 
 def wipe(driver: Driver) -> None:
-    with driver.session(database=database_name()) as session:
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS").consume()
+    wipe_database(driver)
     clear_app_caches()
 
 

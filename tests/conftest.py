@@ -20,9 +20,10 @@ from circuitmap.demo.stages import DemoBuild, build_demo, built_demo
 from circuitmap.pipeline import GraphBuilder
 from db import server
 from db.config import load_settings
-from db.connection import database_name, get_driver
+from db.connection import get_driver
 from db.jars import DbError
 from tests.demo_graphs import DemoSample, compute_sample
+from tests.ingest_helpers import wipe_database
 
 # Tests wipe the database they use: unless a home was chosen, they get their own local server
 # (same default as the Makefile's `test` target), never the one holding `make demo`'s data.
@@ -33,12 +34,6 @@ if not os.environ.get("CIRCUITMAP_HOME") and not os.environ.get("NEO4J_URI"):
     os.environ["CIRCUITMAP_NEO4J_PORT"] = "7688"
 
 NEO4J_IMAGE = "neo4j:5.26-community"
-# Deletes in batches (own transactions), relationships first, so a large leftover graph (a dense
-# node's DETACH DELETE drags all its relationships into one batch) never needs a huge transaction.
-_WIPE_STEPS = (
-    "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 50000 ROWS",
-    "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 50000 ROWS",
-)
 
 
 def _no_database(reason: str) -> None:
@@ -92,9 +87,7 @@ def neo4j_driver() -> Iterator[Driver]:
 @pytest.fixture
 def clean_db(neo4j_driver: Driver) -> Driver:
     """The session's driver over an empty database (constraints and indexes are kept)."""
-    with neo4j_driver.session(database=database_name()) as session:
-        for step in _WIPE_STEPS:
-            session.run(step).consume()
+    wipe_database(neo4j_driver)
     return neo4j_driver
 
 

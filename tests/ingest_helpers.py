@@ -43,6 +43,21 @@ def logged_synthetic(model: str | None, transcoders: str | None, settings: dict)
     return Computer(compute, base.spec)
 
 
+# Deletes in batches (own transactions), relationships first, so a large leftover graph (a dense
+# node's DETACH DELETE drags all its relationships into one batch) never needs a huge transaction.
+_WIPE_STEPS = (
+    "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 50000 ROWS",
+    "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 50000 ROWS",
+)
+
+
+def wipe_database(driver: Driver) -> None:
+    """Every node and relationship deleted (constraints and indexes are kept)."""
+    with driver.session(database=database_name()) as session:
+        for step in _WIPE_STEPS:
+            session.run(step).consume()
+
+
 def query(driver: Driver, cypher: str, **params: object) -> list[dict]:
     records, _, _ = driver.execute_query(cypher, params, database_=database_name())
     return [r.data() for r in records]

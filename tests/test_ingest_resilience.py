@@ -26,6 +26,7 @@ from tests.ingest_helpers import (
     assert_database_consistent,
     logged_synthetic,
     query,
+    wipe_database,
     write_corpus,
 )
 
@@ -119,10 +120,7 @@ def second_server(tmp_path_factory, monkeypatch):
     server.start(settings)
     try:
         with get_driver(settings, max_transaction_retry_time=1.0) as driver:
-            with driver.session(database=database_name()) as session:
-                session.run(
-                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS"
-                ).consume()
+            wipe_database(driver)
             ensure_schema(driver, database_name())
             yield settings, driver
     finally:
