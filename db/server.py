@@ -313,8 +313,8 @@ def _ensure_password(settings: Settings, layout: Layout, java: str) -> str:
     ).exists()
     if not initialised:
         command = [java, "-cp", f"{layout.lib}/*", ADMIN_TOOL, "dbms", "set-initial-password"]
-        done = subprocess.run(
-            [*command, password], env=_server_env(layout), capture_output=True, text=True
+        done = subprocess.run(  # "--": a password may begin with "-" (1 in 64 generated ones)
+            [*command, "--", password], env=_server_env(layout), capture_output=True, text=True
         )
         if done.returncode != 0:
             raise DbError(f"could not set the initial password: {done.stderr.strip()[-300:]}")

@@ -134,13 +134,18 @@ def test_start_refuses_a_port_taken_by_someone_else(own_server: Settings) -> Non
             server.start(own_server)
 
 
-def test_server_lifecycle_start_stop_kill_restart(own_server: Settings) -> None:
+def test_server_lifecycle_start_stop_kill_restart(
+    own_server: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     try:
         java_executable()
     except DbError as error:
         if os.environ.get("CI", "").lower() == "true":
             raise
         pytest.skip(str(error))
+    # A password that looks like an option must still become the initial one.
+    monkeypatch.setenv("NEO4J_PASSWORD", "-looks-like-an-option")
+    own_server = load_settings()
     first = server.start(own_server)
     assert first.running
     assert server.start(own_server).pid == first.pid  # idempotent: the same process
