@@ -39,7 +39,7 @@ from db.connection import database_name, get_driver
 from db.schema import ensure_schema
 from ingest.compute import Computer, ComputeRecipe, InlineExecutor
 from ingest.corpus import Corpus, PromptRecord
-from ingest.worker import Worker
+from ingest.worker import Worker, WorkerOptions
 from ingest.writer import GraphWriter
 
 MODEL, TRANSCODER, CORPUS = "bench-model", "bench-clt", "bench"
@@ -90,14 +90,28 @@ def make_graphs(n: int, n_features: int, n_edges: int, offset: int):
     ]
 
 
-def write_all(writer: GraphWriter, items: list, threads: int) -> tuple[int, float]:
-    """Write `items` with `threads` concurrent writers; returns (edges, seconds)."""
-    shares = [items[k::threads] for k in range(threads)]
+def transactions(items: list, batch: int) -> list[list]:
+    """`items` cut into transactions as the worker cuts what waits for it: at most `batch`
+    graphs, and no graph joins once a transaction holds `WorkerOptions.batch_edges` edges."""
+    limit, out = WorkerOptions().batch_edges, []
+    for item in items:
+        if out and len(out[-1]) < batch and sum(g.n_edges for _, g in out[-1]) < limit:
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
+
+
+def write_all(writer: GraphWriter, items: list, threads: int, batch: int = 1) -> tuple[int, float]:
+    """Write `items` with `threads` concurrent writers, up to `batch` graphs per transaction
+    (payloads built on the clock, as the worker does); returns (edges, seconds)."""
+    shares = [transactions(items[k::threads], batch) for k in range(threads)]
     done = [0] * threads
 
     def work(k: int) -> None:
-        for prompt, graph in shares[k]:
-            done[k] += writer.write_graph(prompt, graph).n_edges
+        for chunk in shares[k]:
+            results = writer.write([writer.payload(prompt, graph) for prompt, graph in chunk])
+            done[k] += sum(result.n_edges for result in results)
 
     start = time.perf_counter()
     pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
@@ -108,14 +122,17 @@ def write_all(writer: GraphWriter, items: list, threads: int) -> tuple[int, floa
     return sum(done), time.perf_counter() - start
 
 
-def bench_writer(driver: Driver, size: str, n: int, writers: int, agg: int, offset: int) -> Figures:
+def bench_writer(
+    driver: Driver, size: str, n: int, writers: int, agg: int, batch: int, offset: int
+) -> Figures:
     n_features, n_edges = (int(x) for x in size.split("x"))
     items = make_graphs(n, n_features, n_edges, offset)
     writer = GraphWriter(driver, database_name(), aggregates=agg != 0, agg_pairs=agg)
     cpu0 = server_cpu_seconds()
-    edges, seconds = write_all(writer, items, writers)
+    edges, seconds = write_all(writer, items, writers, batch)
     cpu1 = server_cpu_seconds()
-    label = f"{n_features} features/{n_edges:,} edges, agg {agg}, {writers} writer(s)"
+    per_tx = max(len(t) for t in transactions(items, batch))
+    label = f"{n_features}/{n_edges:,}, agg {agg}, {writers} writer(s), {per_tx}/tx"
     cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
     return Figures(label, len(items), edges, seconds, cpu)
 
@@ -144,8 +161,11 @@ class WorkerFigures:
         )
 
 
-def run_worker(recipe: ComputeRecipe, texts: list[str], label: str) -> WorkerFigures:
-    """In a child process: build the computer, ingest `texts`, time computing and writing."""
+def run_worker(
+    recipe: ComputeRecipe, texts: list[str], label: str, batch: int, run: int
+) -> WorkerFigures:
+    """In a child process: build the computer, ingest `texts` (prompt ids unique to `run`),
+    up to `batch` graphs per transaction; time computing and writing."""
     if recipe.factory == "pipeline":
         import torch
 
@@ -160,10 +180,14 @@ def run_worker(recipe: ComputeRecipe, texts: list[str], label: str) -> WorkerFig
         finally:
             computing[0] += time.perf_counter() - start
 
-    prompts = [PromptRecord.make(text, corpus=CORPUS) for text in texts]
+    prompts = [
+        PromptRecord.make(text, uid=f"bench-{run}-{i}", corpus=CORPUS)
+        for i, text in enumerate(texts)
+    ]
+    options = WorkerOptions(batch_graphs=batch)
     with get_driver() as driver:
         executor = InlineExecutor(Computer(timed, computer.spec))
-        summary = Worker(driver, executor, database=database_name()).run(prompts)
+        summary = Worker(driver, executor, database=database_name(), options=options).run(prompts)
     return WorkerFigures(
         label,
         summary.written,
@@ -175,11 +199,15 @@ def run_worker(recipe: ComputeRecipe, texts: list[str], label: str) -> WorkerFig
     )
 
 
-def bench_worker(recipe: ComputeRecipe, texts: list[str], label: str) -> WorkerFigures:
+def bench_worker(
+    recipe: ComputeRecipe, texts: list[str], label: str, batch: int, run: int
+) -> WorkerFigures:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
         cpu0 = server_cpu_seconds()
-        figures = pool.submit(run_worker, recipe, texts, label).result()
+        figures = pool.submit(
+            run_worker, recipe, texts, f"{label}, {batch}/tx", batch, run
+        ).result()
         cpu1 = server_cpu_seconds()
     figures.server_cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
     return figures
@@ -225,7 +253,9 @@ def main() -> None:
     parser.add_argument("--graphs", type=int, default=6, help="graphs per size")
     parser.add_argument("--writers", default="1,2", help="concurrent writer threads to try")
     parser.add_argument("--agg", default="2000", help="AGG_ATTR pairs per graph to try (0: off)")
-    parser.add_argument("--prompts", type=int, default=24, help="prompts per worker run")
+    parser.add_argument("--batch", default="1,16", help="most graphs per transaction to try")
+    parser.add_argument("--prompts", type=int, default=24, help="prompts per synthetic worker run")
+    parser.add_argument("--demo-prompts", type=int, default=120, help="prompts per demo run")
     parser.add_argument("--model", help="model for the end-to-end run (else the built demo)")
     parser.add_argument("--transcoders", help="transcoders for the end-to-end run")
     parser.add_argument("--keep", action="store_true", help="keep what the benchmark wrote")
@@ -242,9 +272,12 @@ def main() -> None:
             for size in args.sizes.split(","):
                 for agg in (int(a) for a in args.agg.split(",")):
                     for writers in (int(w) for w in args.writers.split(",")):
-                        offset += 1
-                        figures = bench_writer(driver, size, args.graphs, writers, agg, offset)
-                        print(figures.line(), flush=True)
+                        for batch in (int(b) for b in args.batch.split(",")):
+                            offset += 1
+                            figures = bench_writer(
+                                driver, size, args.graphs, writers, agg, batch, offset
+                            )
+                            print(figures.line(), flush=True)
             offset += 1
             settings = {"n_features": 500, "n_edges": 50_000}
             synthetic = ComputeRecipe("synthetic", MODEL, TRANSCODER, settings)
@@ -252,14 +285,19 @@ def main() -> None:
                 f"{r['text']} #{offset}-{i}"
                 for i, r in enumerate(synthetic_prompts(args.prompts, seed=offset))
             ]
-            print(bench_worker(synthetic, texts, "worker, synthetic 500/50,000").line(), flush=True)
+            default_batch = WorkerOptions().batch_graphs
+            label = "worker, synthetic 500/50,000"
+            print(bench_worker(synthetic, texts, label, default_batch, offset).line(), flush=True)
             recipe, texts = demo_recipe(args.model, args.transcoders)
             if recipe.model is None:
                 print("demo model not built (`make demo`): no end-to-end figure")
-            else:
-                texts = texts[: args.prompts] or [f"{r['text']}" for r in synthetic_prompts(8)]
-                label = f"worker, model {Path(recipe.model).name}"
-                print(bench_worker(recipe, texts, label).line(), flush=True)
+                return
+            step = max(1, len(texts) // args.demo_prompts)  # every task of the demo corpus
+            texts = texts[::step][: args.demo_prompts] or [r["text"] for r in synthetic_prompts(8)]
+            label = f"worker, model {Path(recipe.model).name}"
+            for batch in (1, default_batch):  # one graph per transaction, then the default
+                offset += 1
+                print(bench_worker(recipe, texts, label, batch, offset).line(), flush=True)
         finally:
             if not args.keep:
                 clean_up(driver)

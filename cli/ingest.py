@@ -69,6 +69,10 @@ def ingest(
         int, typer.Option(help="Strongest feature pairs per graph into AGG_ATTR (-1 all, 0 none).")
     ] = 2000,
     edge_batch: Annotated[int, typer.Option(min=1, help="Edges per UNWIND batch.")] = 20_000,
+    graphs_per_tx: Annotated[
+        int | None,
+        typer.Option(min=1, help="Most waiting graphs written in one transaction [default: 16]."),
+    ] = None,
 ) -> None:
     """Compute and store the attribution graph of every prompt in CORPUS (resumable)."""
     from db.connection import database_name, neo4j_uri
@@ -114,6 +118,7 @@ def ingest(
             agg_pairs=agg_pairs,
         )
         options = WorkerOptions(retry_failed=retry_failed, lease_s=lease)
+        options.batch_graphs = graphs_per_tx or options.batch_graphs
         reporter = RichReporter(console, prompts.count_lines(), prompts.name)
         worker = Worker(
             driver,

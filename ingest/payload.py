@@ -172,6 +172,7 @@ def _add_features(
         payload.features.append(
             {
                 "uid": uid,
+                "transcoder": payload.graph["transcoder_uid"],
                 "layer": first.layer,
                 "index": first.feature_index,
                 "label": first.label,
@@ -221,3 +222,87 @@ def _add_pairs(
     payload.pair_target = (pairs % n).tolist()
     payload.pair_sum = sums.tolist()
     payload.pair_max_abs = max_abs.tolist()
+
+
+@dataclass
+class BatchPayload:
+    """Several graphs (and failures) written in one transaction: the per-graph lists concatenated.
+
+    Node positions are offset into one node list; catalog features are merged by uid (sorted, the
+    lock order) with `n_graphs` counting the batch's graphs that hold each, and feature pairs are
+    merged the same way, so the aggregates add up exactly as if the graphs were written one by one.
+    """
+
+    graphs: list[dict[str, object]] = field(default_factory=list)  # {prompt, graph} rows
+    node_groups: list[dict[str, object]] = field(default_factory=list)  # {uid, nodes}, complete
+    n_nodes: int = 0
+    edge_source: list[int] = field(default_factory=list)
+    edge_target: list[int] = field(default_factory=list)
+    edge_weight: list[float] = field(default_factory=list)
+    features: list[dict[str, object]] = field(default_factory=list)
+    instance_node: list[int] = field(default_factory=list)
+    instance_feature: list[int] = field(default_factory=list)
+    pair_source: list[int] = field(default_factory=list)
+    pair_target: list[int] = field(default_factory=list)
+    pair_sum: list[float] = field(default_factory=list)
+    pair_max_abs: list[float] = field(default_factory=list)
+    pair_graphs: list[int] = field(default_factory=list)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edge_weight)
+
+
+def batch_payload(payloads: list[GraphPayload]) -> BatchPayload:
+    """Combine graph payloads (complete or failed, distinct uids) into one transaction's lists."""
+    batch = BatchPayload()
+    features: dict[str, dict[str, object]] = {}
+    for p in payloads:
+        batch.graphs.append({"prompt": p.prompt, "graph": p.graph})
+        if p.graph["status"] == "complete":
+            batch.node_groups.append({"uid": p.graph_uid, "nodes": p.nodes})
+        for f in p.features:
+            merged = features.get(str(f["uid"]))
+            if merged is None:
+                features[str(f["uid"])] = {**f, "n_graphs": 1, "reached": list(f["reached"])}
+                continue
+            merged["n_graphs"] += 1
+            for key in ("n_instances", "influence", "activation"):
+                merged[key] += f[key]
+            merged["reached"] += f["reached"]  # a token once per graph: counted per graph
+    batch.features = [features[uid] for uid in sorted(features)]
+    position = {uid: k for k, uid in enumerate(sorted(features))}
+    sources, targets, weights, inst_nodes, inst_features = [], [], [], [], []
+    pair_keys, pair_sums, pair_max = [], [], []
+    n_features = max(len(position), 1)
+    for p in payloads:
+        offset = batch.n_nodes
+        batch.n_nodes += len(p.nodes)
+        sources.append(np.asarray(p.edge_source, dtype=np.int64) + offset)
+        targets.append(np.asarray(p.edge_target, dtype=np.int64) + offset)
+        weights.append(np.asarray(p.edge_weight, dtype=np.float64))
+        to_batch = np.array([position[str(f["uid"])] for f in p.features], dtype=np.int64)
+        inst_nodes.append(np.asarray(p.instance_node, dtype=np.int64) + offset)
+        inst_features.append(to_batch[np.asarray(p.instance_feature, dtype=np.int64)])
+        a = to_batch[np.asarray(p.pair_source, dtype=np.int64)]
+        b = to_batch[np.asarray(p.pair_target, dtype=np.int64)]
+        pair_keys.append(a * n_features + b)
+        pair_sums.append(np.asarray(p.pair_sum, dtype=np.float64))
+        pair_max.append(np.asarray(p.pair_max_abs, dtype=np.float64))
+    if not payloads:
+        return batch
+    batch.edge_source = np.concatenate(sources).tolist()
+    batch.edge_target = np.concatenate(targets).tolist()
+    batch.edge_weight = np.concatenate(weights).tolist()
+    batch.instance_node = np.concatenate(inst_nodes).tolist()
+    batch.instance_feature = np.concatenate(inst_features).tolist()
+    keys = np.concatenate(pair_keys)
+    pairs, inverse = np.unique(keys, return_inverse=True)
+    max_abs = np.zeros(len(pairs))
+    np.maximum.at(max_abs, inverse, np.concatenate(pair_max))
+    batch.pair_source = (pairs // n_features).tolist()
+    batch.pair_target = (pairs % n_features).tolist()
+    batch.pair_sum = np.bincount(inverse, np.concatenate(pair_sums), len(pairs)).tolist()
+    batch.pair_max_abs = max_abs.tolist()
+    batch.pair_graphs = np.bincount(inverse, minlength=len(pairs)).tolist()
+    return batch

@@ -3,11 +3,13 @@
 The main thread claims each prompt (ingest.claims), submits it to an executor (this process, a
 process pool or Ray) and hands finished graphs to a writer thread through a small bounded queue,
 so writing one graph overlaps computing the next and memory stays flat however long the corpus.
-A prompt whose computation fails is recorded as a failed graph with its error and the run goes on.
+The writer takes every graph that is waiting (up to `batch_graphs`, or `batch_edges` edges) into
+one transaction, so a writer that falls behind catches up on commits and round trips. A prompt
+whose computation fails is recorded as a failed graph with its error and the run goes on.
 When Neo4j is unreachable, every database call waits with exponential backoff, says what it is
-waiting for, and carries on when the server is back; a graph is one transaction, so nothing is
-lost or half-written meanwhile. A heartbeat thread renews this worker's claims while it holds them.
-Prompts another live worker holds are revisited at the end, until they are done.
+waiting for, and carries on when the server is back; a graph is written in one transaction, so
+nothing is lost or half-written meanwhile. A heartbeat thread renews this worker's claims while
+it holds them. Prompts another live worker holds are revisited at the end, until they are done.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from circuitmap.records import GraphRecord
 from ingest.claims import BUSY, CLAIMED, DONE, Claims
 from ingest.compute import Executor
 from ingest.corpus import PromptRecord
+from ingest.payload import GraphPayload, failure_payload
 from ingest.spec import GraphSpec
 from ingest.writer import GraphWriter, WriteResult
 
@@ -43,7 +46,9 @@ class WorkerOptions:
     max_wait_s: float = 3600.0  # give up when Neo4j stays unreachable this long
     max_backoff_s: float = 30.0  # longest pause between two attempts
     busy_poll_s: float = 2.0  # how often to look again at prompts other workers hold
-    queue_size: int = 2  # computed graphs waiting for the writer
+    queue_size: int = 16  # computed graphs waiting for the writer
+    batch_graphs: int = 16  # most graphs the writer puts in one transaction
+    batch_edges: int = 50_000  # no more graphs join a transaction past this many edges
 
 
 @dataclass
@@ -214,32 +219,69 @@ class Worker:
 
     def _write_loop(self) -> None:
         while True:
-            item = self._queue.get()
+            items = self._next_batch()
             try:
-                if item is None:
+                work = [item for item in items if item is not None]
+                if work:
+                    self._write(work)
+                if items[-1] is None:
                     return
-                self._write(*item)
             except BaseException as error:  # stop the run: the main thread re-raises it
                 self._fatal = error
                 return
             finally:
-                self._queue.task_done()
+                for _ in items:
+                    self._queue.task_done()
 
-    def _write(self, prompt: PromptRecord, graph: GraphRecord | None, error: str | None) -> None:
-        result: WriteResult | None = None
+    def _next_batch(self) -> list:
+        """The next computed graph, and whatever else is ready, up to the batch limits."""
+        items = [self._queue.get()]
+        edges = _edges(items[0])
+        o = self.options
+        while items[-1] is not None and len(items) < o.batch_graphs and edges < o.batch_edges:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+            edges += _edges(items[-1])
+        return items
+
+    def _write(self, items: list[tuple[PromptRecord, GraphRecord | None, str | None]]) -> None:
+        """One transaction for the batch; if the server refuses it, each graph on its own, so
+        that one graph it refuses is recorded as failed without failing the others."""
+        prepared = [self._prepare(*item) for item in items]
+        payloads = [payload for _, payload, _ in prepared]
+        what = f"write {len(items)} graph(s) from {items[0][0].uid}"
+        try:
+            results = self._call(lambda: self.writer.write(payloads), what)
+        except Neo4jError as write_error:  # not a lost server: something in the data
+            if len(items) > 1:
+                for item in items:
+                    self._write([item])
+                return
+            prompt = items[0][0]
+            error = f"write failed: {_describe(write_error)}"
+            failure = failure_payload(prompt, self.spec, error)
+            results = self._call(
+                lambda: self.writer.write([failure]), f"record {prompt.uid}'s failure"
+            )
+            prepared = [(prompt, failure, error)]
+        for (prompt, _, error), result in zip(prepared, results, strict=True):
+            self._record(prompt, result, error)
+
+    def _prepare(
+        self, prompt: PromptRecord, graph: GraphRecord | None, error: str | None
+    ) -> tuple[PromptRecord, GraphPayload, str | None]:
+        """The graph's payload, or a failure's when it failed to compute or is malformed."""
         if graph is not None:
             try:
-                result = self._call(
-                    lambda: self.writer.write_graph(prompt, graph), f"write {prompt.uid}'s graph"
-                )
-            except (ValueError, Neo4jError) as write_error:  # a bad graph, not a lost server
-                error = f"write failed: {_describe(write_error)}"
-        if result is None:
-            failure = error or "unknown error"
-            result = self._call(
-                lambda: self.writer.write_failure(prompt, self.spec, failure),
-                f"record {prompt.uid}'s failure",
-            )
+                return prompt, self.writer.payload(prompt, graph), None
+            except ValueError as bad_graph:
+                error = f"write failed: {_describe(bad_graph)}"
+        failure = error or "unknown error"
+        return prompt, failure_payload(prompt, self.spec, failure), failure
+
+    def _record(self, prompt: PromptRecord, result: WriteResult, error: str | None) -> None:
         with self._lock:
             self._held.discard(result.graph_uid)
             s = self.summary
@@ -297,6 +339,10 @@ def with_backoff(
             time.sleep(delay)
             waited += delay
             delay = min(delay * 2, max_backoff_s)
+
+
+def _edges(item: tuple[PromptRecord, GraphRecord | None, str | None] | None) -> int:
+    return 0 if item is None or item[1] is None else item[1].n_edges
 
 
 def _too_big(error: BaseException) -> bool:

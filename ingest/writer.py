@@ -1,6 +1,8 @@
-"""Writes graphs into Neo4j per docs/schema.md: one transaction per graph, all-or-nothing.
+"""Writes graphs into Neo4j per docs/schema.md: all-or-nothing, several graphs per transaction.
 
-Every query has constant text and takes lists: nodes are created in one `UNWIND`, their element ids
+A transaction writes a batch of graphs (the worker batches what is ready; one graph alone is a
+batch of one), so small graphs do not each pay a commit and ten round trips. Every query has
+constant text and takes lists: nodes are created in one `UNWIND`, their element ids
 come back, and edges are then created in batches that look the few hundred nodes up once per batch
 and index into them (no per-edge index seek). Catalog features are MERGEd (sorted by uid so
 concurrent writers lock them in one order) and their corpus aggregates and the `AGG_ATTR` summaries
@@ -18,25 +20,43 @@ from neo4j.exceptions import ConstraintError
 
 from circuitmap.records import GraphRecord
 from ingest.corpus import PromptRecord
-from ingest.payload import KIND_LABELS, GraphPayload, failure_payload, graph_payload
+from ingest.payload import (
+    KIND_LABELS,
+    BatchPayload,
+    GraphPayload,
+    batch_payload,
+    failure_payload,
+    graph_payload,
+)
 from ingest.spec import GraphSpec
 
 STATUS = "OPTIONAL MATCH (g:Graph {uid: $uid}) RETURN g.status AS status"
-DELETE_FAILED = "MATCH (g:Graph {uid: $uid, status: 'failed'}) DETACH DELETE g"
-CREATE_GRAPH = """
-MERGE (p:Prompt {uid: $prompt.uid})
-  ON CREATE SET p.text = $prompt.text, p.tags = $prompt.tags, p.answer = $prompt.answer,
-                p.metadata = $prompt.metadata, p.corpus = $prompt.corpus
-MERGE (m:Model {uid: $graph.model_uid}) ON CREATE SET m.name = $graph.model_uid
-MERGE (t:Transcoder {uid: $graph.transcoder_uid})
-  ON CREATE SET t.name = $graph.transcoder_uid, t.model_uid = $graph.model_uid
-CREATE (g:Graph) SET g = $graph, g.created_at = datetime()
+STATUSES = """
+UNWIND $uids AS uid
+MATCH (g:Graph {uid: uid})
+RETURN uid, g.status AS status
+"""
+DELETE_FAILED = """
+UNWIND $uids AS uid
+MATCH (g:Graph {uid: uid, status: 'failed'})
+DETACH DELETE g
+"""
+CREATE_GRAPHS = """
+UNWIND $rows AS row
+MERGE (p:Prompt {uid: row.prompt.uid})
+  ON CREATE SET p.text = row.prompt.text, p.tags = row.prompt.tags, p.answer = row.prompt.answer,
+                p.metadata = row.prompt.metadata, p.corpus = row.prompt.corpus
+MERGE (m:Model {uid: row.graph.model_uid}) ON CREATE SET m.name = row.graph.model_uid
+MERGE (t:Transcoder {uid: row.graph.transcoder_uid})
+  ON CREATE SET t.name = row.graph.transcoder_uid, t.model_uid = row.graph.model_uid
+CREATE (g:Graph) SET g = row.graph, g.created_at = datetime()
 CREATE (p)-[:HAS_GRAPH]->(g)
 """
 CREATE_NODES = """
-MATCH (g:Graph {uid: $uid})
-UNWIND $nodes AS n
-CREATE (x:Node) SET x = n, x.graph_uid = $uid, x:$($labels[n.kind])
+UNWIND $groups AS group
+MATCH (g:Graph {uid: group.uid})
+UNWIND group.nodes AS n
+CREATE (x:Node) SET x = n, x.graph_uid = group.uid, x:$($labels[n.kind])
 CREATE (g)-[:HAS_NODE]->(x)
 RETURN collect(elementId(x)) AS ids
 """
@@ -51,7 +71,7 @@ RETURN count(*) AS n
 MERGE_FEATURES = """
 UNWIND $features AS f
 MERGE (c:Feature {uid: f.uid})
-  ON CREATE SET c.transcoder_uid = $transcoder, c.layer = f.layer, c.index = f.index,
+  ON CREATE SET c.transcoder_uid = f.transcoder, c.layer = f.layer, c.index = f.index,
                 c.label = CASE WHEN f.label = '' THEN null ELSE f.label END, c.auto_label = c.label
 RETURN elementId(c) AS id
 """
@@ -68,9 +88,9 @@ SET c.n_graphs = coalesce(c.n_graphs, 0)
 MERGE_FEATURES_COUNTING = """
 UNWIND $features AS f
 MERGE (c:Feature {uid: f.uid})
-  ON CREATE SET c.transcoder_uid = $transcoder, c.layer = f.layer, c.index = f.index,
+  ON CREATE SET c.transcoder_uid = f.transcoder, c.layer = f.layer, c.index = f.index,
                 c.label = CASE WHEN f.label = '' THEN null ELSE f.label END, c.auto_label = c.label
-SET c.n_graphs = coalesce(c.n_graphs, 0) + 1,
+SET c.n_graphs = coalesce(c.n_graphs, 0) + f.n_graphs,
     c.n_instances = coalesce(c.n_instances, 0) + f.n_instances,
     c.sum_influence = coalesce(c.sum_influence, 0.0) + f.influence,
     c.sum_activation = coalesce(c.sum_activation, 0.0) + f.activation
@@ -97,15 +117,15 @@ MERGE_PAIRS = """
 UNWIND $fids AS id MATCH (f) WHERE elementId(f) = id
 WITH collect(f) AS fs
 UNWIND range(0, size($w) - 1) AS i
-WITH fs[$s[i]] AS a, fs[$t[i]] AS b, $w[i] AS w, $m[i] AS m
+WITH fs[$s[i]] AS a, fs[$t[i]] AS b, $w[i] AS w, $m[i] AS m, $g[i] AS n
 MERGE (a)-[r:AGG_ATTR]->(b)
-  ON CREATE SET r.n_graphs = 1, r.sum_weight = w, r.max_abs_weight = m
-  ON MATCH SET r.n_graphs = r.n_graphs + 1, r.sum_weight = r.sum_weight + w,
+  ON CREATE SET r.n_graphs = n, r.sum_weight = w, r.max_abs_weight = m
+  ON MATCH SET r.n_graphs = r.n_graphs + n, r.sum_weight = r.sum_weight + w,
                r.max_abs_weight = CASE WHEN m > r.max_abs_weight THEN m ELSE r.max_abs_weight END
 SET r.mean_weight = r.sum_weight / r.n_graphs
 RETURN count(*) AS n
 """
-DELETE_CLAIM = "MATCH (c:Claim {uid: $uid}) DELETE c"
+DELETE_CLAIMS = "UNWIND $uids AS uid MATCH (c:Claim {uid: uid}) DELETE c"
 
 
 @dataclass
@@ -134,17 +154,45 @@ class GraphWriter:
         self.aggregates = aggregates
         self.agg_pairs = agg_pairs if aggregates else 0
 
+    def payload(
+        self, prompt: PromptRecord, graph: GraphRecord, source: str = "computed"
+    ) -> GraphPayload:
+        """`graph`'s parameter lists (ValueError names what is wrong with a bad graph)."""
+        return graph_payload(prompt, graph, source, self.agg_pairs)
+
     def write_graph(
         self, prompt: PromptRecord, graph: GraphRecord, source: str = "computed"
     ) -> WriteResult:
         """Write `graph` for `prompt` unless a complete graph with its uid exists."""
-        return self._write(graph_payload(prompt, graph, source, self.agg_pairs))
+        return self.write([self.payload(prompt, graph, source)])[0]
 
     def write_failure(
         self, prompt: PromptRecord, spec: GraphSpec, error: str, source: str = "computed"
     ) -> WriteResult:
         """Record that `prompt` failed with `error` (a later --retry-failed replaces it)."""
-        return self._write(failure_payload(prompt, spec, error, source))
+        return self.write([failure_payload(prompt, spec, error, source)])[0]
+
+    def write(self, payloads: list[GraphPayload]) -> list[WriteResult]:
+        """Write several graphs and failures in one transaction: small graphs cost a round trip
+        and a commit each otherwise. Results come in the order of `payloads`."""
+        start = time.perf_counter()
+        try:
+            with self._session() as session:
+                statuses = session.execute_write(self._transaction, payloads)
+        except ConstraintError:
+            # Another writer created one of these graphs between our check and our CREATE.
+            if len(payloads) > 1:
+                return [result for p in payloads for result in self.write([p])]
+            if self.status(payloads[0].graph_uid) != "complete":
+                raise
+            statuses = ["skipped"]
+        seconds = (time.perf_counter() - start) / max(len(payloads), 1)
+        results = []
+        for p, status in zip(payloads, statuses, strict=True):
+            written = status != "skipped"
+            n_nodes, n_edges = (len(p.nodes), p.n_edges) if written else (0, 0)
+            results.append(WriteResult(p.graph_uid, status, n_nodes, n_edges, seconds))
+        return results
 
     def status(self, graph_uid: str) -> str | None:
         """'complete', 'failed' or None (no such graph)."""
@@ -154,44 +202,34 @@ class GraphWriter:
     def _session(self):
         return self.driver.session(database=self.database, notifications_min_severity="OFF")
 
-    def _write(self, payload: GraphPayload) -> WriteResult:
-        start = time.perf_counter()
-        try:
-            with self._session() as session:
-                status = session.execute_write(self._transaction, payload)
-        except ConstraintError:
-            # Another writer may have created the same graph between our check and our CREATE.
-            if self.status(payload.graph_uid) != "complete":
-                raise
-            status = "skipped"
-        written = status != "skipped"
-        return WriteResult(
-            payload.graph_uid,
-            status,
-            len(payload.nodes) if written else 0,
-            payload.n_edges if written else 0,
-            time.perf_counter() - start,
-        )
+    def _transaction(self, tx: ManagedTransaction, payloads: list[GraphPayload]) -> list[str]:
+        uids = [p.graph_uid for p in payloads]
+        existing = {r["uid"]: r["status"] for r in tx.run(STATUSES, uids=uids)}
+        statuses, chosen = [], {}
+        for p in payloads:
+            found, failure = existing.get(p.graph_uid), p.graph["status"] == "failed"
+            if p.graph_uid in chosen or found == "complete" or (found == "failed" and failure):
+                statuses.append("skipped")
+                continue
+            chosen[p.graph_uid] = p
+            statuses.append("failed" if failure else "written")
+        replaced = [uid for uid in chosen if existing.get(uid) == "failed"]
+        if replaced:
+            tx.run(DELETE_FAILED, uids=replaced).consume()
+        if chosen:
+            batch = batch_payload(list(chosen.values()))
+            tx.run(CREATE_GRAPHS, rows=batch.graphs).consume()
+            self._write_body(tx, batch)
+        tx.run(DELETE_CLAIMS, uids=uids).consume()
+        return statuses
 
-    def _transaction(self, tx: ManagedTransaction, p: GraphPayload) -> str:
-        uid = p.graph_uid
-        existing = tx.run(STATUS, uid=uid).single(strict=True)["status"]
-        if existing == "complete" or (existing == "failed" and p.graph["status"] == "failed"):
-            tx.run(DELETE_CLAIM, uid=uid).consume()
-            return "skipped"
-        if existing == "failed":
-            tx.run(DELETE_FAILED, uid=uid).consume()
-        tx.run(CREATE_GRAPH, prompt=p.prompt, graph=p.graph).consume()
-        if p.graph["status"] == "complete":
-            self._write_body(tx, p)
-        tx.run(DELETE_CLAIM, uid=uid).consume()
-        return "written" if p.graph["status"] == "complete" else "failed"
-
-    def _write_body(self, tx: ManagedTransaction, p: GraphPayload) -> None:
-        uid = p.graph_uid
-        xids = tx.run(CREATE_NODES, uid=uid, nodes=p.nodes, labels=KIND_LABELS).single(strict=True)
-        ids = xids["ids"]
-        _check(len(ids), len(p.nodes), "nodes")
+    def _write_body(self, tx: ManagedTransaction, p: BatchPayload) -> None:
+        if not p.node_groups:
+            return
+        ids = tx.run(CREATE_NODES, groups=p.node_groups, labels=KIND_LABELS).single(strict=True)[
+            "ids"
+        ]
+        _check(len(ids), p.n_nodes, "nodes")
         for lo in range(0, p.n_edges, self.edge_batch):
             hi = lo + self.edge_batch
             n = tx.run(
@@ -207,7 +245,7 @@ class GraphWriter:
         if self.aggregates:
             tx.run(LOCK_FEATURES, uids=[f["uid"] for f in p.features]).consume()
         query = MERGE_FEATURES_COUNTING if self.aggregates else MERGE_FEATURES
-        rows = list(tx.run(query, features=p.features, transcoder=p.graph["transcoder_uid"]))
+        rows = list(tx.run(query, features=p.features))
         _check(len(rows), len(p.features), "catalog features")
         fids = [row["id"] for row in rows]
         n = tx.run(
@@ -231,6 +269,7 @@ class GraphWriter:
                 t=p.pair_target[lo:hi],
                 w=p.pair_sum[lo:hi],
                 m=p.pair_max_abs[lo:hi],
+                g=p.pair_graphs[lo:hi],
             ).single(strict=True)["n"]
             _check(n, len(p.pair_sum[lo:hi]), "aggregate edges")
 

@@ -63,6 +63,25 @@ def query(driver: Driver, cypher: str, **params: object) -> list[dict]:
     return [r.data() for r in records]
 
 
+def snapshot(driver: Driver) -> dict:
+    """What a write changes: counts by label and type, the catalog aggregates, `AGG_ATTR`."""
+    return {
+        "counts": query(driver, "MATCH (n) RETURN labels(n) AS l, count(*) AS n ORDER BY n, l[-1]"),
+        "rels": query(driver, "MATCH ()-[r]->() RETURN type(r) AS t, count(*) AS n ORDER BY t"),
+        "features": query(
+            driver,
+            "MATCH (f:Feature) RETURN f.uid, f.n_graphs, f.n_instances, f.mean_influence,"
+            " f.mean_activation, f.reached_logits, f.reached_logit_counts, f.top_reached_logits"
+            " ORDER BY f.uid",
+        ),
+        "pairs": query(
+            driver,
+            "MATCH (a)-[r:AGG_ATTR]->(b) RETURN a.uid, b.uid, r.n_graphs, r.sum_weight,"
+            " r.max_abs_weight ORDER BY a.uid, b.uid",
+        ),
+    }
+
+
 def stored_graph(driver: Driver, graph_uid: str) -> tuple[dict, dict]:
     """A stored graph as ({node_id: properties}, {(source id, target id): weight})."""
     nodes = query(

@@ -130,10 +130,10 @@ def second_server(tmp_path_factory, monkeypatch):
 def test_neo4j_stopped_and_restarted_during_a_run_loses_nothing(second_server, tmp_path) -> None:
     settings, driver = second_server
     corpus = tmp_path / "corpus.jsonl"
-    write_corpus(corpus, 10)
+    write_corpus(corpus, 30)
     log = tmp_path / "computed.log"
     os.environ["CM_TEST_COMPUTE_LOG"] = str(log)
-    os.environ["CM_TEST_COMPUTE_DELAY"] = "0.3"
+    os.environ["CM_TEST_COMPUTE_DELAY"] = "0.2"  # still computing when the server stops
     try:
         computer = logged_synthetic(None, None, {"n_edges": 2000, "n_features": 100})
     finally:
@@ -159,7 +159,7 @@ def test_neo4j_stopped_and_restarted_during_a_run_loses_nothing(second_server, t
     print("\n".join(messages))
     assert result, "the worker did not finish"
     summary = result[0]
-    assert summary.written + summary.already_done == 10 and summary.failed == 0
+    assert summary.written + summary.already_done == 30 and summary.failed == 0
     assert any("waiting for Neo4j" in m for m in messages)
-    assert complete_graphs(driver) == 10
+    assert complete_graphs(driver) == 30
     assert_database_consistent(driver)

@@ -20,6 +20,7 @@ from tests.ingest_helpers import (
     assert_same_graph,
     query,
     small_computer,
+    snapshot,
     write_corpus,
 )
 
@@ -33,23 +34,6 @@ def run(driver: Driver, corpus: Corpus, computer=None, **options):
         options=WorkerOptions(busy_poll_s=0.1, **options),
     )
     return worker.run(corpus)
-
-
-def snapshot(driver: Driver) -> dict:
-    return {
-        "counts": query(driver, "MATCH (n) RETURN labels(n) AS l, count(*) AS n ORDER BY n, l[-1]"),
-        "rels": query(driver, "MATCH ()-[r]->() RETURN type(r) AS t, count(*) AS n ORDER BY t"),
-        "features": query(
-            driver,
-            "MATCH (f:Feature) RETURN f.uid, f.n_graphs, f.mean_influence, f.top_reached_logits"
-            " ORDER BY f.uid",
-        ),
-        "pairs": query(
-            driver,
-            "MATCH (a)-[r:AGG_ATTR]->(b) RETURN a.uid, b.uid, r.n_graphs, r.sum_weight"
-            " ORDER BY a.uid, b.uid",
-        ),
-    }
 
 
 def test_ingest_writes_each_graph_as_computed_and_reingest_changes_nothing(
@@ -185,6 +169,8 @@ def test_schema_is_idempotent_and_versions_are_checked(clean_db: Driver) -> None
     assert ensure_schema(clean_db, db) == ensure_schema(clean_db, db) == SCHEMA_VERSION
     names = query(clean_db, "SHOW CONSTRAINTS YIELD name RETURN collect(name) AS n")[0]["n"]
     assert {"graph_uid", "node_key", "feature_uid", "claim_uid"} <= set(names)
+    lookups = "SHOW INDEXES YIELD type, entityType WHERE type = 'LOOKUP' RETURN entityType AS e"
+    assert query(clean_db, lookups) == [{"e": "NODE"}]  # writes skip the relationship one
     assert check_schema(clean_db, db) == SCHEMA_VERSION
     query(clean_db, "MATCH (s:SchemaInfo) SET s.version = 999")
     with pytest.raises(SchemaVersionError, match="version is 999, this code expects"):
