@@ -93,9 +93,9 @@ def make_graphs(n: int, n_features: int, n_edges: int, offset: int):
 def transactions(items: list, batch: int) -> list[list]:
     """`items` cut into transactions as the worker cuts what waits for it: at most `batch`
     graphs, and no graph joins once a transaction holds `WorkerOptions.batch_edges` edges."""
-    limit, out = WorkerOptions().batch_edges, []
+    options, out = WorkerOptions(batch_graphs=batch), []
     for item in items:
-        if out and len(out[-1]) < batch and sum(g.n_edges for _, g in out[-1]) < limit:
+        if out and options.joins_batch(len(out[-1]), sum(g.n_edges for _, g in out[-1])):
             out[-1].append(item)
         else:
             out.append([item])

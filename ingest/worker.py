@@ -50,6 +50,10 @@ class WorkerOptions:
     batch_graphs: int = 16  # most graphs the writer puts in one transaction
     batch_edges: int = 50_000  # no more graphs join a transaction past this many edges
 
+    def joins_batch(self, graphs: int, edges: int) -> bool:
+        """Whether another graph may join a transaction holding `graphs` graphs, `edges` edges."""
+        return graphs < self.batch_graphs and edges < self.batch_edges
+
 
 @dataclass
 class Failure:
@@ -237,8 +241,7 @@ class Worker:
         """The next computed graph, and whatever else is ready, up to the batch limits."""
         items = [self._queue.get()]
         edges = _edges(items[0])
-        o = self.options
-        while items[-1] is not None and len(items) < o.batch_graphs and edges < o.batch_edges:
+        while items[-1] is not None and self.options.joins_batch(len(items), edges):
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:

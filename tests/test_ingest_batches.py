@@ -126,3 +126,23 @@ def test_the_worker_batches_waiting_graphs_and_isolates_a_refused_one(
         if row["text"] != refused:
             assert_same_graph(clean_db, uid, base.compute(str(row["text"])))
     assert_database_consistent(clean_db)
+
+
+def test_a_large_graph_does_not_take_others_into_its_transaction(
+    clean_db: Driver, tmp_path: Path
+) -> None:
+    write_corpus(tmp_path / "corpus.jsonl", 5)
+    ensure_schema(clean_db, database_name())
+    writer = HeldWriter(clean_db, waiting=4)
+    computer = small_computer()  # 600 edges per graph: two fit under 1,000, a third does not
+    worker = Worker(
+        clean_db,
+        InlineExecutor(computer),
+        database=database_name(),
+        writer=writer,
+        options=WorkerOptions(busy_poll_s=0.1, batch_graphs=8, batch_edges=1000),
+    )
+    writer.worker = worker
+    assert worker.run(Corpus(tmp_path / "corpus.jsonl")).written == 5
+    assert writer.sizes == [1, 2, 2]
+    assert_database_consistent(clean_db)
