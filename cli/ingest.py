@@ -71,7 +71,7 @@ def ingest(
     edge_batch: Annotated[int, typer.Option(min=1, help="Edges per UNWIND batch.")] = 20_000,
     graphs_per_tx: Annotated[
         int | None,
-        typer.Option(min=1, help="Most waiting graphs written in one transaction [default: 16]."),
+        typer.Option(min=1, help="Most waiting graphs written in one transaction (default 16)."),
     ] = None,
 ) -> None:
     """Compute and store the attribution graph of every prompt in CORPUS (resumable)."""
