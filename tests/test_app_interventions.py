@@ -1,5 +1,5 @@
 """The interventions page with the demo model and transcoders on disk and the demo's graphs in
-Neo4j: inhibiting the feature that says "ohio" in the akron prompt takes the answer (columbus)
+Neo4j: inhibiting the features that say "ohio" in the akron prompt takes the answer (columbus)
 away, shown next to the original logits."""
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ def corpus(neo4j_driver, demo_sample):
     wipe(neo4j_driver)
 
 
-def test_inhibiting_the_state_feature_changes_the_top_logits(corpus, monkeypatch):
+def test_inhibiting_the_state_features_changes_the_top_logits(corpus, monkeypatch):
     # No CIRCUITMAP_MODEL / _TRANSCODERS: the weights are found where the graph was computed from.
     monkeypatch.delenv("CIRCUITMAP_MODEL", raising=False)
     monkeypatch.delenv("CIRCUITMAP_TRANSCODERS", raising=False)
     strongest = corpus.features(AKRON)[0]
     assert "state ohio" in strongest.label
-    at = open_page("views/interventions.py", graph=corpus.graphs[AKRON], pin=strongest.node_id)
+    ohio = [n.node_id for n in corpus.features(AKRON) if "state ohio" in n.label]
+    at = open_page("views/interventions.py", graph=corpus.graphs[AKRON], pin=",".join(ohio))
     assert not at.exception and not at.error
     assert corpus.prompt(AKRON).text in texts(at)
-    assert at.multiselect(key="iv_features").value == [strongest.node_id]
+    assert at.multiselect(key="iv_features").value == ohio
     at.button(key="iv_run").click().run()  # the table's default edit: scale by -1
     assert not at.exception, [e.value for e in at.exception]
     result = table(at, "token", "intervened").set_index("token")

@@ -50,14 +50,27 @@ def test_two_hop_heldout_cities_are_never_composed_in_training(corpus):
 
 
 def test_addition_holds_out_unordered_pairs(corpus):
-    train = corpus.select(task="addition", split=TRAIN)
-    heldout = corpus.select(task="addition", split=HELDOUT)
+    train = corpus.select(kind="addition", split=TRAIN)
+    heldout = corpus.select(kind="addition", split=HELDOUT)
     assert len(train) + len(heldout) == 100 * 100
     pair = lambda e: frozenset((e.metadata["a"], e.metadata["b"]))  # noqa: E731
     assert not {pair(e) for e in train} & {pair(e) for e in heldout}
     assert 0.08 < len(heldout) / 10_000 < 0.12
     assert all(int(e.answer) == e.metadata["a"] + e.metadata["b"] for e in heldout)
     assert heldout[0].text.startswith("calc : ")
+
+
+def test_units_questions_hold_out_the_same_pairs_and_digit_facts_cover_every_number(corpus):
+    sums = {e.prompt.split(" : ")[1]: e.split for e in corpus.select(kind="addition")}
+    units = corpus.select(kind="units")
+    assert len(units) == 100 * 100
+    assert all(sums[e.prompt.split(" : ")[1]] == e.split for e in units)
+    assert all(int(e.answer) == (e.metadata["a"] + e.metadata["b"]) % 10 for e in units)
+    digits = corpus.select(kind="digit")
+    assert {e.prompt for e in digits} == {f"digit : {n} =" for n in range(199)}
+    assert all(e.split == TRAIN and e.answer == e.prompt.split()[2][-1] for e in digits)
+    plain = build_corpus(CorpusConfig(units_facts=False))
+    assert {e.kind for e in plain.select(task="addition")} == {"addition"}
 
 
 def test_heldout_unknown_people_are_never_asked_about_in_training(corpus):

@@ -173,13 +173,15 @@ def test_state_supernode_collapses_every_two_hop_graph_also_ingested_later(
     for prompt, record in sample:
         assert_state_collapses(driver, graphs[prompt.uid], prompt, record, concepts)
 
-    # Two prompts of states the sample lacks, ingested through the CLI as users do.
+    # Two prompts of states the sample lacks, ingested through the CLI as users do (prompts whose
+    # graph has the state on the path: the build reports the share that do).
     covered = {p.metadata["state"] for p, _ in sample}
     rows = sorted(demo.prompts(), key=lambda r: r["id"])
+    with_path = {p["prompt_id"] for p in demo.checks()["two_hop_prompts"] if p["state_features"]}
     later, states = [], set()
     for row in rows:
         state = row["metadata"]["state"] if row["tags"][0] == TWO_HOP else None
-        if state and state not in covered | states and len(later) < 2:
+        if state and row["id"] in with_path and state not in covered | states and len(later) < 2:
             later.append(row)
             states.add(state)
     records = {row["id"]: builder.build(row["text"]) for row in later}

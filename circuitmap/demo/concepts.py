@@ -24,15 +24,21 @@ the state information sits in features that fire for several states, graded by s
 **Units digit.** A feature stands for units digit u when at least `UNITS_LOGIT_SHARE` of its top
 logits are numbers ending in u, or at least `UNITS_CONTEXT_SHARE` of its top contexts are additions
 peaking on "=" whose sums end in u; either way spanning at least `MIN_TENS` different tens (a
-feature for the one sum 85 is no units feature).
+feature for the one sum 85 is no units feature). An addition's sum is read from its operands
+("calc : a + b = s" and "units : a + b = u" alike), not from its answer.
 
 **Sum.** A feature stands for the sum c (give or take `SUM_TOLERANCE`) when at least `SUM_SHARE`
-of its top contexts are additions peaking on "=" whose sums lie within `SUM_TOLERANCE` of c (their
-median): the "sum is about c" features of the magnitude path.
+of its top contexts are additions peaking on "=" whose sums lie within `SUM_TOLERANCE` of c (the
+middle of the narrowest range that holds that share): the "sum is about c" features of the
+magnitude path. The tolerance is half a ten: a model that also tracks the units digit splits its
+magnitude features by it, and one firing for the sums 77 and 87 (ends in 7, about 82) carries the
+magnitude to within a ten, which the units digit then pins down (a model without the units digit
+has exact-sum features, for which the tolerance makes no difference).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
@@ -47,7 +53,7 @@ UNITS_CONTEXT_SHARE = 0.8
 MIN_CONTEXTS = 3
 MIN_TENS = 3
 SUM_SHARE = 0.8
-SUM_TOLERANCE = 2
+SUM_TOLERANCE = 5
 
 
 @dataclass(frozen=True)
@@ -139,21 +145,28 @@ def _shared_units(numbers: list[int], needed: float) -> int | None:
 
 def sum_value(card: FeatureCard) -> int | None:
     """The sum `card`'s feature stands for (see the module docstring), or None."""
-    sums = _sums_at_equals(card)
-    if len(sums) < max(MIN_CONTEXTS, SUM_SHARE * len(card.top_contexts)):
+    sums = sorted(_sums_at_equals(card))
+    needed = max(MIN_CONTEXTS, math.ceil(SUM_SHARE * len(card.top_contexts)))
+    if len(sums) < needed:
         return None
-    center = sorted(sums)[len(sums) // 2]
-    near = sum(abs(s - center) <= SUM_TOLERANCE for s in sums)
-    return center if near >= SUM_SHARE * len(card.top_contexts) else None
+    # the narrowest range holding `needed` of the sums
+    windows = [(sums[i], sums[i + needed - 1]) for i in range(len(sums) - needed + 1)]
+    low, high = min(windows, key=lambda w: w[1] - w[0])
+    return (low + high) // 2 if high - low <= 2 * SUM_TOLERANCE else None
 
 
 def _sums_at_equals(card: FeatureCard) -> list[int]:
-    """The sums of the top contexts that are additions on whose "=" the feature peaks."""
+    """The sums a + b of the top contexts that are additions ("calc : a + b = s" or
+    "units : a + b = u") on whose "=" the feature peaks."""
     sums = []
     for context in card.top_contexts:
         tokens = context.tokens
-        if "=" in tokens and tokens[-1].isdigit() and tokens[_peak(context)] == "=":
-            sums.append(int(tokens[-1]))
+        if tokens[_peak(context)] != "=" or "+" not in tokens:
+            continue
+        plus = tokens.index("+")
+        a, b = tokens[plus - 1], tokens[plus + 1 : plus + 2]
+        if a.isdigit() and b and b[0].isdigit():
+            sums.append(int(a) + int(b[0]))
     return sums
 
 

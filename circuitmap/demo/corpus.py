@@ -7,7 +7,12 @@ Three tasks, each a set of (prompt, answer) examples so the loss can sit on the 
   most cities of every state (train), the rest held out. Every state keeps some composed training
   sentences: a state whose capital never appears in one is never composed for its held-out cities.
 - addition: "calc : a + b = s" with every number a single token; a fraction of unordered pairs held
-  out (both orders), so held-out accuracy measures arithmetic rather than recall.
+  out (both orders), so held-out accuracy measures arithmetic rather than recall. With
+  `units_facts`, also "units : a + b = u" (u the sum's units digit; the same pairs held out) and
+  "digit : n = u" for every number n: without them the model adds by the sum's magnitude alone
+  (sum % 10 is not linearly decodable at "=" before the last layer), with them the units digit is
+  decodable from the first layer on and the sum's logits favour every number ending in it, the
+  paper's two paths (units digit and magnitude) into the sum.
 - entity: "the sport of michael jordan is basketball" for known athletes; invented people answer
   "unknown". Held-out unknowns are never asked about in training, so only a default "unknown" path
   (inhibited by recognising a known name, as in the paper) answers them.
@@ -97,6 +102,9 @@ class CorpusConfig:
     comma_facts: bool = True  # "dallas , texas": makes the state readable through the unembedding
     max_operand: int = 99
     addition_heldout_fraction: float = 0.1  # of unordered pairs
+    units_facts: bool = True  # "units : a + b = u" and "digit : n = u" (see the module docstring)
+    # copies of each "digit : n" fact, so the 199 facts are drawn as often as they need to be
+    digit_fact_copies: int = 20
     n_known: int = 32
     n_unknown_train: int = 64
     n_unknown_heldout: int = 32
@@ -206,6 +214,17 @@ def _addition(config: CorpusConfig, rng: random.Random) -> list[Example]:
             out.append(
                 Example(f"calc : {a} + {b} =", str(a + b), "addition", "addition", split, meta)
             )
+    if not config.units_facts:
+        return out
+    out += [
+        Example(f"units : {e.metadata['a']} + {e.metadata['b']} =",
+                str(int(e.answer) % 10), "addition", "units", e.split, e.metadata)
+        for e in list(out)
+    ]  # fmt: skip
+    for number in range(2 * n + 1):
+        fact = Example(f"digit : {number} =", str(number % 10), "addition", "digit", TRAIN,
+                       {"number": number})  # fmt: skip
+        out += [fact] * config.digit_fact_copies
     return out
 
 

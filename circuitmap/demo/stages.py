@@ -53,7 +53,7 @@ from circuitmap.records import GraphRecord
 CHECKS_STAGE_VERSION = 2
 CHECKS_FILE = "checks.json"
 # Bump when `demo_label` changes.
-LABEL_VERSION = 2
+LABEL_VERSION = 3
 
 
 @dataclass
