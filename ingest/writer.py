@@ -30,7 +30,6 @@ from ingest.payload import (
 )
 from ingest.spec import GraphSpec
 
-STATUS = "OPTIONAL MATCH (g:Graph {uid: $uid}) RETURN g.status AS status"
 STATUSES = """
 UNWIND $uids AS uid
 MATCH (g:Graph {uid: uid})
@@ -197,7 +196,8 @@ class GraphWriter:
     def status(self, graph_uid: str) -> str | None:
         """'complete', 'failed' or None (no such graph)."""
         with self._session() as session:
-            return session.run(STATUS, uid=graph_uid).single(strict=True)["status"]
+            found = session.run(STATUSES, uids=[graph_uid]).single()
+        return None if found is None else found["status"]
 
     def _session(self):
         return self.driver.session(database=self.database, notifications_min_severity="OFF")

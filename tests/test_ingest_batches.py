@@ -4,7 +4,7 @@ graph the server refuses is recorded as failed without costing the rest of its b
 
 from __future__ import annotations
 
-import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -85,10 +85,10 @@ class HeldWriter(GraphWriter):
         self.worker: Worker | None = None
 
     def write(self, payloads: list[GraphPayload]) -> list[WriteResult]:
-        if not self.sizes:
-            deadline = threading.Event()
-            while self.worker._queue.qsize() < self.waiting and not deadline.wait(0.05):
-                pass
+        deadline = time.monotonic() + 60  # a broken worker fails the test rather than hang it
+        while not self.sizes and self.worker._queue.qsize() < self.waiting:
+            assert time.monotonic() < deadline, "the other graphs never waited for the writer"
+            time.sleep(0.05)
         self.sizes.append(len(payloads))
         return super().write(payloads)
 
