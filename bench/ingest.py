@@ -2,21 +2,24 @@
 
     .venv/bin/python -m bench.ingest                    # writer at ~10k and ~100k edges per graph,
                                                         # the synthetic worker, the demo worker
-    .venv/bin/python -m bench.ingest --sizes 800x100000 --graphs 6 --writers 2
+    .venv/bin/python -m bench.ingest --sizes 800x100000 --edges 500000 --writers 2
     .venv/bin/python -m bench.ingest --model DIR --transcoders DIR   # another model end to end
                                       (adds to that transcoder's feature aggregates: use a
                                        scratch database)
 
 Graphs for the writer figures come from circuitmap.synthetic (computed before the clock starts), so
-those figures are the writer's alone. The worker runs (synthetic graphs, then the demo model when
+those figures are the writer's alone. Each size writes `--edges` edges' worth of graphs while a
+folding thread folds their contributions into the corpus aggregates, as the worker does
+(ingest.aggregate), and the clock runs until the last one is folded: the sustained rate. The line
+also gives the rate of writing alone. The worker runs (synthetic graphs, then the demo model when
 its artefacts are built, see circuitmap.demo.stages.built_demo) overlap computing and writing as
 `circuitmap ingest` does; each runs in a child process so that its peak RSS is the worker's own,
-and prints the share of the run spent computing and spent writing (the writer is the bottleneck
-when its share is near 100%). Server CPU seconds are read from /proc when the server is the local
-one, and the load average is printed, because on a shared 2-core box it moves the wall-clock figures
-a lot: compare runs made back to back. Everything the benchmark writes (corpus "bench", model
-"bench-model", transcoder "bench-clt") is deleted at the end; demo graphs leave their additions to
-the demo transcoder's feature aggregates.
+and prints the share of the run spent computing and spent writing and folding (the writer thread
+is the bottleneck when its share is near 100%). Server CPU seconds are read from /proc when the
+server is the local one, and the load average is printed, because on a shared 2-core box it moves
+the wall-clock figures a lot: compare runs made back to back. Everything the benchmark writes
+(corpus "bench", model "bench-model", transcoder "bench-clt") is deleted at the end; demo graphs
+leave their additions to the demo transcoder's feature aggregates.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from circuitmap.synthetic import SyntheticConfig, SyntheticGraphs, synthetic_pro
 from db.config import load_settings
 from db.connection import database_name, get_driver
 from db.schema import ensure_schema
+from ingest.aggregate import Aggregator, BackgroundFolder
 from ingest.compute import Computer, ComputeRecipe, InlineExecutor
 from ingest.corpus import Corpus, PromptRecord
 from ingest.worker import Worker, WorkerOptions
@@ -47,13 +51,18 @@ MODEL, TRANSCODER, CORPUS = "bench-model", "bench-clt", "bench"
 
 @dataclass
 class Figures:
+    """Writing the graphs, then folding them into the corpus aggregates, as the worker does."""
+
     label: str
     graphs: int
     edges: int
-    seconds: float
-    server_cpu: float | None
+    seconds: float  # until the last graph is written
+    total_seconds: float  # until the last graph is folded
+    fold_seconds: float  # spent folding, beside writing
+    server_cpu: float | None  # both
 
     def line(self) -> str:
+        total = self.total_seconds
         cpu = "" if self.server_cpu is None else f", server CPU {self.server_cpu:.1f} s"
         per_cpu = (
             f" ({self.edges / self.server_cpu:,.0f} edges per server CPU-s)"
@@ -61,8 +70,10 @@ class Figures:
             else ""
         )
         return (
-            f"{self.label:<44} {self.edges / self.seconds:>9,.0f} edges/s "
-            f"{self.graphs / self.seconds:>6.2f} graphs/s  [{self.seconds:.1f} s{cpu}]{per_cpu}"
+            f"{self.label:<40} {self.edges / total:>9,.0f} edges/s "
+            f"{self.graphs / total:>6.2f} graphs/s, aggregates folded  [{self.graphs} graphs; "
+            f"written in {self.seconds:.1f} s ({self.edges / self.seconds:,.0f} edges/s), "
+            f"all folded at {total:.1f} s, folding {self.fold_seconds:.1f} s{cpu}]{per_cpu}"
         )
 
 
@@ -102,16 +113,22 @@ def transactions(items: list, batch: int) -> list[list]:
     return out
 
 
-def write_all(writer: GraphWriter, items: list, threads: int, batch: int = 1) -> tuple[int, float]:
+def write_all(
+    writer: GraphWriter, items: list, threads: int, batch: int = 1, folder=None
+) -> tuple[int, float]:
     """Write `items` with `threads` concurrent writers, up to `batch` graphs per transaction
-    (payloads built on the clock, as the worker does); returns (edges, seconds)."""
+    (payloads built on the clock, as the worker does), asking `folder` (a BackgroundFolder) for a
+    fold every `WorkerOptions.fold_every` graphs as the worker does; returns (edges, seconds)."""
     shares = [transactions(items[k::threads], batch) for k in range(threads)]
-    done = [0] * threads
+    done, graphs, every = [0] * threads, [0], WorkerOptions().fold_every
 
     def work(k: int) -> None:
         for chunk in shares[k]:
             results = writer.write([writer.payload(prompt, graph) for prompt, graph in chunk])
             done[k] += sum(result.n_edges for result in results)
+            graphs[0] += len(chunk)
+            if folder is not None and graphs[0] // every > (graphs[0] - len(chunk)) // every:
+                folder.request()
 
     start = time.perf_counter()
     pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
@@ -123,18 +140,24 @@ def write_all(writer: GraphWriter, items: list, threads: int, batch: int = 1) ->
 
 
 def bench_writer(
-    driver: Driver, size: str, n: int, writers: int, agg: int, batch: int, offset: int
+    driver: Driver, size: str, budget: int, writers: int, agg: int, batch: int, offset: int
 ) -> Figures:
+    """Graphs of `size` worth `budget` edges, written while a folding thread folds them in, as
+    the worker does; the clock stops when the last one is folded."""
     n_features, n_edges = (int(x) for x in size.split("x"))
-    items = make_graphs(n, n_features, n_edges, offset)
-    writer = GraphWriter(driver, database_name(), aggregates=agg != 0, agg_pairs=agg)
+    items = make_graphs(max(budget // n_edges, 2), n_features, n_edges, offset)
+    writer = GraphWriter(driver, database_name(), agg_pairs=agg)
     cpu0 = server_cpu_seconds()
-    edges, seconds = write_all(writer, items, writers, batch)
+    start = time.perf_counter()
+    folder = BackgroundFolder(Aggregator(driver, database_name())).start()
+    edges, seconds = write_all(writer, items, writers, batch, folder)
+    folded = folder.finish()
+    total = time.perf_counter() - start
     cpu1 = server_cpu_seconds()
     per_tx = max(len(t) for t in transactions(items, batch))
-    label = f"{n_features}/{n_edges:,}, agg {agg}, {writers} writer(s), {per_tx}/tx"
+    label = f"{n_features}/{n_edges:,}, pairs {agg}, {writers} writer(s), {per_tx}/tx"
     cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
-    return Figures(label, len(items), edges, seconds, cpu)
+    return Figures(label, len(items), edges, seconds, total, folded.seconds, cpu)
 
 
 @dataclass
@@ -147,6 +170,7 @@ class WorkerFigures:
     seconds: float
     compute_seconds: float
     write_seconds: float
+    fold_seconds: float
     peak_rss_mib: float
     server_cpu: float | None = None
 
@@ -156,7 +180,8 @@ class WorkerFigures:
             f"{self.label:<44} {self.prompts / self.seconds:>6.2f} prompts/s "
             f"{self.edges / self.seconds:>9,.0f} edges/s  computing {self.compute_seconds:.1f} s"
             f" ({self.compute_seconds / self.seconds:.0%}), writing {self.write_seconds:.1f} s"
-            f" ({self.write_seconds / self.seconds:.0%}) of {self.seconds:.1f} s{cpu};"
+            f" ({self.write_seconds / self.seconds:.0%}), folding beside it"
+            f" {self.fold_seconds:.1f} s, of {self.seconds:.1f} s{cpu};"
             f" worker peak RSS {self.peak_rss_mib:.0f} MiB"
         )
 
@@ -195,6 +220,7 @@ def run_worker(
         summary.seconds,
         computing[0],
         summary.write_seconds,
+        summary.fold_seconds,
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
 
@@ -231,6 +257,8 @@ def demo_recipe(model: str | None, transcoders: str | None) -> tuple[ComputeReci
 def clean_up(driver: Driver) -> None:
     """Delete the benchmark's prompts, graphs and catalog in small transactions."""
     steps = [
+        "MATCH (:Prompt {corpus: $corpus})-[:HAS_GRAPH]->(g:Graph)"
+        " MATCH (p:PendingAggregate {graph_uid: g.uid}) DELETE p",
         "MATCH (:Prompt {corpus: $corpus})-[:HAS_GRAPH]->(:Graph)-[:HAS_NODE]->(n)"
         " CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 500 ROWS",
         "MATCH (f:Feature {transcoder_uid: $transcoder})-[r:AGG_ATTR]-()"
@@ -250,9 +278,11 @@ def clean_up(driver: Driver) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="300x10000,800x100000", help="features x edges, ...")
-    parser.add_argument("--graphs", type=int, default=6, help="graphs per size")
+    parser.add_argument(
+        "--edges", type=int, default=2_000_000, help="edges written per size (sustained)"
+    )
     parser.add_argument("--writers", default="1,2", help="concurrent writer threads to try")
-    parser.add_argument("--agg", default="2000", help="AGG_ATTR pairs per graph to try (0: off)")
+    parser.add_argument("--agg", default="2000", help="AGG_ATTR pairs per graph to try (0: none)")
     parser.add_argument("--batch", default="1,16", help="most graphs per transaction to try")
     parser.add_argument("--prompts", type=int, default=24, help="prompts per synthetic worker run")
     parser.add_argument("--demo-prompts", type=int, default=120, help="prompts per demo run")
@@ -268,6 +298,7 @@ def main() -> None:
         # Plans cached and the server's JIT warm: a fresh server writes its first graphs 3x slower.
         warm = make_graphs(6, 300, 10_000, offset - 1)
         write_all(GraphWriter(driver, database_name()), warm, 1)
+        Aggregator(driver, database_name()).fold_all()
         try:
             for size in args.sizes.split(","):
                 for agg in (int(a) for a in args.agg.split(",")):
@@ -275,7 +306,7 @@ def main() -> None:
                         for batch in (int(b) for b in args.batch.split(",")):
                             offset += 1
                             figures = bench_writer(
-                                driver, size, args.graphs, writers, agg, batch, offset
+                                driver, size, args.edges, writers, agg, batch, offset
                             )
                             print(figures.line(), flush=True)
             offset += 1

@@ -27,18 +27,20 @@ def fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def connected(verify: bool = True, **config: Any) -> Iterator[Driver]:
+def connected(verify: bool = True, schema: bool = True, **config: Any) -> Iterator[Driver]:
     """A driver from the environment (`config` goes to the driver), closed afterwards.
 
     `verify` checks connectivity and credentials first, so an unreachable server fails at once
     instead of after the driver's retries; `circuitmap ingest` skips it because it waits for
-    Neo4j with backoff by design. Expected failures inside the block end the command via `fail`.
+    Neo4j with backoff by design. `schema` (with `verify`) checks the schema version, so a
+    database of another version fails with what to do about it; the commands that set the schema
+    up skip it. Expected failures inside the block end the command via `fail`.
     """
     from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired
 
-    from db.connection import get_driver, neo4j_uri
+    from db.connection import database_name, get_driver, neo4j_uri
     from db.jars import DbError
-    from db.schema import SchemaVersionError
+    from db.schema import SchemaVersionError, check_schema
     from queries.runner import QueryFailedError
     from queries.safety import UnsafeQueryError
 
@@ -46,6 +48,8 @@ def connected(verify: bool = True, **config: Any) -> Iterator[Driver]:
         with get_driver(**config) as driver:
             if verify:
                 driver.verify_connectivity()
+            if verify and schema:
+                check_schema(driver, database_name())
             yield driver
     except (ServiceUnavailable, SessionExpired, ConnectionError):
         fail(f"no Neo4j answers at {neo4j_uri()}: run `circuitmap db start` or set NEO4J_URI")

@@ -1,4 +1,5 @@
-"""`circuitmap db start | stop | status`: the local Neo4j server (or a report on NEO4J_URI's)."""
+"""`circuitmap db start | stop | status | init | migrate | aggregate`: the local Neo4j server (or a
+report on NEO4J_URI's), the schema and the corpus aggregates."""
 
 from __future__ import annotations
 
@@ -101,6 +102,47 @@ def init() -> None:
     from db.connection import database_name
     from db.schema import ensure_schema
 
-    with connected() as driver:
+    with connected(schema=False) as driver:
         version = ensure_schema(driver, database_name())
     console.print(f"[green]schema version {version} ready[/]")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring a database written by an older circuitmap up to this schema version, keeping every
+    graph (resumable: run it again if it is stopped)."""
+    from cli.connect import connected
+    from db.connection import database_name
+    from db.schema import SCHEMA_VERSION
+    from ingest.migrations import migrate as run_migration
+
+    with connected(schema=False) as driver:
+        found, graphs = run_migration(
+            driver, database_name(), lambda line: console.print(line, highlight=False)
+        )
+    if found is None:
+        console.print(f"[green]fresh database: schema version {SCHEMA_VERSION} created[/]")
+    elif found == SCHEMA_VERSION:
+        console.print(f"[green]already at schema version {SCHEMA_VERSION}: nothing to migrate[/]")
+    else:
+        console.print(
+            f"[green]schema version {found} -> {SCHEMA_VERSION} ({graphs} graphs migrated)[/]"
+        )
+
+
+@app.command()
+def aggregate() -> None:
+    """Fold pending graphs into the corpus aggregates (an ingest run does this as it goes; this
+    finishes the job after a run that was killed, with nothing else to ingest)."""
+    from cli.connect import connected
+    from db.connection import database_name
+    from ingest.aggregate import Aggregator
+
+    with connected() as driver:
+        folded = Aggregator(driver, database_name()).fold_all()
+    console.print(
+        f"folded {folded.graphs} graphs into the corpus aggregates ({folded.features:,} feature"
+        f" and {folded.pairs:,} feature-pair updates, {folded.seconds:.1f} s)"
+    )
+    if folded.dropped:
+        console.print(f"dropped {folded.dropped} contributions of graphs that no longer exist")

@@ -66,9 +66,9 @@ def ingest(
     corpus_name: Annotated[str | None, typer.Option(help="Corpus name (file stem).")] = None,
     lease: Annotated[float, typer.Option(help="Seconds a claim lasts unrenewed.")] = 120.0,
     agg_pairs: Annotated[
-        int, typer.Option(help="Strongest feature pairs per graph into AGG_ATTR (-1 all, 0 none).")
+        int,
+        typer.Option(help="Strongest feature pairs per graph added to AGG_ATTR (-1 all, 0 none)."),
     ] = 2000,
-    edge_batch: Annotated[int, typer.Option(min=1, help="Edges per UNWIND batch.")] = 20_000,
     graphs_per_tx: Annotated[
         int | None,
         typer.Option(min=1, help="Most waiting graphs written in one transaction (default 16)."),
@@ -110,13 +110,7 @@ def ingest(
                     executor = InlineExecutor(recipe)
             except (ValueError, OSError, ImportError) as error:
                 fail(f"cannot load the graph computation: {error}")
-        writer = GraphWriter(
-            driver,
-            database_name(),
-            edge_batch=edge_batch,
-            aggregates=agg_pairs != 0,
-            agg_pairs=agg_pairs,
-        )
+        writer = GraphWriter(driver, database_name(), agg_pairs=agg_pairs)
         options = WorkerOptions(retry_failed=retry_failed, lease_s=lease)
         options.batch_graphs = graphs_per_tx or options.batch_graphs
         reporter = RichReporter(console, prompts.count_lines(), prompts.name)

@@ -9,25 +9,30 @@ from __future__ import annotations
 
 from neo4j import Driver
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_NAME = "circuitmap"
 
 CONSTRAINTS = (
     ("model_uid", "Model", "n.uid"),
     ("transcoder_uid", "Transcoder", "n.uid"),
     ("feature_uid", "Feature", "n.uid"),
+    ("feature_number", "Feature", "n.number"),  # given by ingest.aggregate; keys AGG_ATTR pairs
     ("prompt_uid", "Prompt", "n.uid"),
     ("graph_uid", "Graph", "n.uid"),
     ("node_key", "Node", "(n.graph_uid, n.node_id)"),
+    ("node_position", "Node", "(n.graph_uid, n.idx)"),  # edges name their sources by idx
     ("claim_uid", "Claim", "n.uid"),
+    ("pending_aggregate_graph", "PendingAggregate", "n.graph_uid"),
+    ("aggregate_lock_name", "AggregateLock", "n.name"),
     ("saved_query_name", "SavedQuery", "n.name"),
     ("supernode_name", "Supernode", "n.name"),
     ("schema_info_name", "SchemaInfo", "n.name"),
 )
 
+# Relationship constraints: (name, type, property).
+RELATIONSHIP_CONSTRAINTS = (("agg_attr_pair", "AGG_ATTR", "pair"),)
+
 RANGE_INDEXES = (
-    ("node_kind", "Node", "kind"),
-    ("node_token", "Node", "token"),
     ("token_node_token", "TokenNode", "token"),  # queries/: input tokens by text
     ("logit_node_token", "LogitNode", "token"),  # queries/: output logits by token
     ("node_feature_uid", "Node", "feature_uid"),
@@ -39,9 +44,9 @@ RANGE_INDEXES = (
 
 TEXT_INDEXES = (("feature_label", "Feature", "label"),)
 
-# Neo4j creates a relationship-type lookup index in every new database. Each ATTR edge written
-# would update it, which costs the writer about a third of its edge throughput, and no query of
-# ours needs it: they all expand from nodes found by label or property. `ensure_schema` drops it.
+# Neo4j creates a relationship-type lookup index in every new database. Each relationship written
+# (HAS_NODE, INSTANCE_OF, AGG_ATTR) would update it, and no query of ours needs it: they all
+# expand from nodes found by label or property. `ensure_schema` drops it.
 RELATIONSHIP_LOOKUP = (
     "SHOW INDEXES YIELD name, type, entityType"
     " WHERE type = 'LOOKUP' AND entityType = 'RELATIONSHIP' RETURN name"
@@ -57,6 +62,10 @@ def schema_statements() -> list[str]:
     statements = [
         f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE {key} IS UNIQUE"
         for name, label, key in CONSTRAINTS
+    ]
+    statements += [
+        f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR ()-[r:{kind}]-() REQUIRE r.{prop} IS UNIQUE"
+        for name, kind, prop in RELATIONSHIP_CONSTRAINTS
     ]
     statements += [
         f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
@@ -118,6 +127,11 @@ def check_schema(driver: Driver, database: str | None = None) -> int | None:
 
 
 def _mismatch(found: object) -> str:
+    if isinstance(found, int) and found < SCHEMA_VERSION:
+        return (
+            f"database schema version is {found}, this code expects {SCHEMA_VERSION}: "
+            "run `circuitmap db migrate` (keeps every graph)"
+        )
     return (
         f"database schema version is {found}, this code expects {SCHEMA_VERSION}: "
         "use a matching circuitmap version or a fresh database"

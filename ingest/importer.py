@@ -2,7 +2,8 @@
 
 Imported graphs sit beside computed ones (`Graph.source = "imported"`); the prompt uid is the hash
 of the file's prompt text and the graph uid adds the file's model, transcoder set and settings, so
-importing a file twice writes it once.
+importing a file twice writes it once. The imported graphs are folded into the corpus aggregates
+at the end, as after an ingest run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from circuitmap.graph_json import read_graph_json
+from ingest.aggregate import Aggregator
 from ingest.corpus import PromptRecord
 from ingest.worker import Reporter
 from ingest.writer import GraphWriter
@@ -54,5 +56,6 @@ def import_files(
         else:
             summary.skipped += 1
         reporter.advance(result.status, result.n_edges)
+    Aggregator(writer.driver, writer.database).fold_all()
     summary.seconds = time.perf_counter() - start
     return summary

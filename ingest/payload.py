@@ -1,8 +1,11 @@
 """GraphRecord -> the parameter lists the writer sends, computed once per graph with numpy.
 
-Kept apart from the writer so the Cypher side only indexes into lists: per-graph nodes by position,
-catalog features by position, edges as parallel int/float lists. Corpus aggregates are reduced here
-(one row per distinct catalog feature and per feature pair), so a graph adds to them exactly once.
+Kept apart from the writer so the Cypher side only takes lists. Edges travel inside the nodes:
+each node carries its row of the adjacency matrix (`in_nodes`, `in_weights`: its sources'
+positions and the weights, strongest first), the layout docs/schema.md explains. What a graph
+brings to the catalog is reduced here too, into one row of lists (its distinct catalog features,
+their instances, their numbers for the corpus aggregates, its feature pairs): the writer stores it
+beside the graph and ingest.aggregate folds it into the catalog later.
 """
 
 from __future__ import annotations
@@ -36,21 +39,11 @@ class GraphPayload:
     graph_uid: str
     prompt: dict[str, object]
     graph: dict[str, object]
-    nodes: list[dict[str, object]] = field(default_factory=list)
-    edge_source: list[int] = field(default_factory=list)
-    edge_target: list[int] = field(default_factory=list)
-    edge_weight: list[float] = field(default_factory=list)
-    features: list[dict[str, object]] = field(default_factory=list)  # sorted by uid
-    instance_node: list[int] = field(default_factory=list)  # node position -> feature position
-    instance_feature: list[int] = field(default_factory=list)
-    pair_source: list[int] = field(default_factory=list)  # AGG_ATTR rows, feature positions
-    pair_target: list[int] = field(default_factory=list)
-    pair_sum: list[float] = field(default_factory=list)
-    pair_max_abs: list[float] = field(default_factory=list)
-
-    @property
-    def n_edges(self) -> int:
-        return len(self.edge_weight)
+    nodes: list[dict[str, object]] = field(default_factory=list)  # with their inputs
+    n_edges: int = 0
+    # What the graph brings to the catalog, stored as a (:PendingAggregate) until
+    # ingest.aggregate folds it in; None for a failure or a graph without features.
+    contribution: dict[str, object] | None = None
 
 
 def prompt_row(prompt: PromptRecord) -> dict[str, object]:
@@ -94,8 +87,8 @@ def graph_payload(
 ) -> GraphPayload:
     """Validate `graph` and turn it into parameter lists (ValueError names a bad graph).
 
-    `agg_pairs` caps the feature pairs this graph adds to `AGG_ATTR`: its strongest pairs by
-    |summed weight| (0: none, -1: all).
+    `agg_pairs` caps the feature pairs this graph contributes to `AGG_ATTR`: its strongest pairs
+    by |summed weight| (0: none, -1: all).
     """
     graph.validate()
     spec = GraphSpec.of(graph)
@@ -112,8 +105,10 @@ def graph_payload(
     payload = GraphPayload(str(row["uid"]), prompt_row(prompt), row)
     feature_of = np.full(len(graph.nodes), -1, dtype=np.int64)
     uids: list[str] = []
+    inputs = node_inputs(graph)
     for i, node in enumerate(graph.nodes):
         props = {
+            "idx": i,
             "node_id": node.node_id,
             "kind": node.kind,
             "layer": node.layer,
@@ -124,17 +119,27 @@ def graph_payload(
             "influence": node.influence,
             "probability": node.probability,
             "label": node.label,
+            "in_nodes": inputs[i][0],
+            "in_weights": inputs[i][1],
         }
         if node.kind == "feature":
             props["feature_uid"] = feature_uid(graph.transcoder, node.layer, node.feature_index)
             feature_of[i] = len(uids)
             uids.append(str(props["feature_uid"]))
         payload.nodes.append({k: v for k, v in props.items() if v is not None})
-    payload.edge_source = graph.edge_source.tolist()
-    payload.edge_target = graph.edge_target.tolist()
-    payload.edge_weight = graph.edge_weight.astype(np.float64).tolist()
+    payload.n_edges = graph.n_edges
     _add_features(payload, graph, feature_of, uids, agg_pairs)
     return payload
+
+
+def node_inputs(graph: GraphRecord) -> list[tuple[list[int], list[float]]]:
+    """Per node, its incoming edges as (source positions, weights), strongest |weight| first
+    (ties by source position), so that `in_nodes[..k]` are a node's k strongest inputs."""
+    weight = graph.edge_weight.astype(np.float64)
+    order = np.lexsort((graph.edge_source, -np.abs(weight), graph.edge_target))
+    bounds = np.searchsorted(graph.edge_target[order], np.arange(len(graph.nodes) + 1)).tolist()
+    sources, weights = graph.edge_source[order].tolist(), weight[order].tolist()
+    return [(sources[lo:hi], weights[lo:hi]) for lo, hi in zip(bounds, bounds[1:], strict=False)]
 
 
 def _add_features(
@@ -144,165 +149,104 @@ def _add_features(
     uids: list[str],
     agg_pairs: int,
 ) -> None:
-    """Distinct catalog features (sorted, for a stable lock order), instances and pair sums."""
+    """The contribution: distinct catalog features (sorted by uid: the fold's lock order) with
+    their catalog fields, their instances (node idx -> feature position), aggregates and pairs."""
     if not uids:
         return
     distinct, code = np.unique(np.array(uids), return_inverse=True)
     is_feature = feature_of >= 0
     node_code = np.full(len(graph.nodes), -1, dtype=np.int64)
     node_code[is_feature] = code[feature_of[is_feature]]
-    payload.instance_node = np.flatnonzero(is_feature).tolist()
-    payload.instance_feature = node_code[is_feature].tolist()
-    nodes = graph.nodes
+    instances = np.flatnonzero(is_feature)
     inst_code = node_code[is_feature]
+    nodes = graph.nodes
     n = len(distinct)
-    n_inst = np.bincount(inst_code, minlength=n)
+    first = np.full(n, len(nodes), dtype=np.int64)
+    np.minimum.at(first, inst_code, instances)
+    firsts = [nodes[int(i)] for i in first]
     # Per graph, a feature counts once: its most influential instance (smallest cumulative share,
     # the record convention) and its largest activation.
-    influence = np.array([_value(nodes[i].influence, np.inf) for i in payload.instance_node])
-    activation = np.array([_value(nodes[i].activation, 0.0) for i in payload.instance_node])
+    influence = np.array([_value(nodes[i].influence, np.inf) for i in instances])
+    activation = np.array([_value(nodes[i].activation, 0.0) for i in instances])
     best_inf = np.full(n, np.inf)
     np.minimum.at(best_inf, inst_code, influence)
     best_act = np.zeros(n)
     np.maximum.at(best_act, inst_code, activation)
     best_inf[np.isinf(best_inf)] = 0.0
-    reached = _reached_logits(graph, node_code, len(distinct))
-    for k, uid in enumerate(distinct.tolist()):
-        first = nodes[payload.instance_node[int(np.argmax(inst_code == k))]]
-        payload.features.append(
-            {
-                "uid": uid,
-                "transcoder": payload.graph["transcoder_uid"],
-                "layer": first.layer,
-                "index": first.feature_index,
-                "label": first.label,
-                "n_instances": int(n_inst[k]),
-                "influence": float(best_inf[k]),
-                "activation": float(best_act[k]),
-                "reached": reached[k],
-            }
-        )
-    if agg_pairs:
-        _add_pairs(payload, graph, node_code, len(distinct), agg_pairs)
+    reached_feature, reached_token = _reached_logits(graph, node_code)
+    pair_source, pair_target, pair_sum = _pairs(graph, node_code, n, agg_pairs)
+    payload.contribution = {
+        "graph_uid": payload.graph_uid,
+        "transcoder": graph.transcoder,
+        "features": distinct.tolist(),
+        "layer": [node.layer for node in firsts],
+        "index": [node.feature_index for node in firsts],
+        "label": [node.label for node in firsts],
+        "instance_idx": instances.tolist(),
+        "instance_feature": inst_code.tolist(),
+        "n_instances": np.bincount(inst_code, minlength=n).tolist(),
+        "influence": best_inf.tolist(),
+        "activation": best_act.tolist(),
+        "reached_feature": reached_feature,
+        "reached_token": reached_token,
+        "pair_source": pair_source,
+        "pair_target": pair_target,
+        "pair_sum": pair_sum,
+    }
 
 
 def _value(x: float | None, missing: float) -> float:
     return missing if x is None or not np.isfinite(x) else float(x)
 
 
-def _reached_logits(graph: GraphRecord, node_code: np.ndarray, n: int) -> list[list[str]]:
-    """Per distinct feature, the logit tokens it feeds directly with a positive weight."""
-    reached: list[set[str]] = [set() for _ in range(n)]
-    kinds = np.array([node.kind == "logit" for node in graph.nodes])
+def _reached_logits(graph: GraphRecord, node_code: np.ndarray) -> tuple[list[int], list[str]]:
+    """(feature position, logit token) pairs, each once: the logits a feature's instances feed
+    directly with a positive weight."""
+    is_logit = np.array([node.kind == "logit" for node in graph.nodes], dtype=bool)
     src, tgt, w = graph.edge_source, graph.edge_target, graph.edge_weight
-    mask = kinds[tgt] & (node_code[src] >= 0) & (w > 0)
-    for s, t in zip(src[mask].tolist(), tgt[mask].tolist(), strict=True):
-        reached[int(node_code[s])].add(graph.nodes[t].token)
-    return [sorted(r) for r in reached]
+    mask = is_logit[tgt] & (node_code[src] >= 0) & (w > 0)
+    features, logits = node_code[src[mask]].tolist(), tgt[mask].tolist()
+    pairs = sorted({(f, graph.nodes[t].token) for f, t in zip(features, logits, strict=True)})
+    return [f for f, _ in pairs], [t for _, t in pairs]
 
 
-def _add_pairs(
-    payload: GraphPayload, graph: GraphRecord, node_code: np.ndarray, n: int, limit: int
-) -> None:
-    """AGG_ATTR rows: ordered pairs of distinct features joined by edges, strongest first."""
+def _pairs(
+    graph: GraphRecord, node_code: np.ndarray, n: int, limit: int
+) -> tuple[list[int], list[int], list[float]]:
+    """AGG_ATTR rows (source, target feature positions, summed weight): ordered pairs of distinct
+    features joined by edges, the `limit` strongest by |summed weight|."""
     a, b = node_code[graph.edge_source], node_code[graph.edge_target]
     mask = (a >= 0) & (b >= 0)
-    if not mask.any():
-        return
+    if not limit or not mask.any():
+        return [], [], []
     key = a[mask] * n + b[mask]
-    w = graph.edge_weight[mask].astype(np.float64)
     pairs, inv = np.unique(key, return_inverse=True)
-    sums = np.bincount(inv, w, minlength=len(pairs))
-    max_abs = np.zeros(len(pairs))
-    np.maximum.at(max_abs, inv, np.abs(w))
+    sums = np.bincount(inv, graph.edge_weight[mask].astype(np.float64), minlength=len(pairs))
     if 0 < limit < len(pairs):
         keep = np.sort(np.argpartition(-np.abs(sums), limit)[:limit])
-        pairs, sums, max_abs = pairs[keep], sums[keep], max_abs[keep]
-    payload.pair_source = (pairs // n).tolist()
-    payload.pair_target = (pairs % n).tolist()
-    payload.pair_sum = sums.tolist()
-    payload.pair_max_abs = max_abs.tolist()
+        pairs, sums = pairs[keep], sums[keep]
+    return (pairs // n).tolist(), (pairs % n).tolist(), sums.tolist()
 
 
 @dataclass
 class BatchPayload:
-    """Several graphs (and failures) written in one transaction: the per-graph lists concatenated.
-
-    Node positions are offset into one node list; catalog features are merged by uid (sorted, the
-    lock order) with `n_graphs` counting the batch's graphs that hold each, and feature pairs are
-    merged the same way, so the aggregates add up exactly as if the graphs were written one by one.
-    """
+    """Several graphs (and failures) written in one transaction: their rows, side by side."""
 
     graphs: list[dict[str, object]] = field(default_factory=list)  # {prompt, graph} rows
     node_groups: list[dict[str, object]] = field(default_factory=list)  # {uid, nodes}, complete
     n_nodes: int = 0
-    edge_source: list[int] = field(default_factory=list)
-    edge_target: list[int] = field(default_factory=list)
-    edge_weight: list[float] = field(default_factory=list)
-    features: list[dict[str, object]] = field(default_factory=list)
-    instance_node: list[int] = field(default_factory=list)
-    instance_feature: list[int] = field(default_factory=list)
-    pair_source: list[int] = field(default_factory=list)
-    pair_target: list[int] = field(default_factory=list)
-    pair_sum: list[float] = field(default_factory=list)
-    pair_max_abs: list[float] = field(default_factory=list)
-    pair_graphs: list[int] = field(default_factory=list)
-
-    @property
-    def n_edges(self) -> int:
-        return len(self.edge_weight)
+    contributions: list[dict[str, object]] = field(default_factory=list)
 
 
 def batch_payload(payloads: list[GraphPayload]) -> BatchPayload:
     """Combine graph payloads (complete or failed, distinct uids) into one transaction's lists."""
     batch = BatchPayload()
-    features: dict[str, dict[str, object]] = {}
     for p in payloads:
         batch.graphs.append({"prompt": p.prompt, "graph": p.graph})
-        if p.graph["status"] == "complete":
-            batch.node_groups.append({"uid": p.graph_uid, "nodes": p.nodes})
-        for f in p.features:
-            merged = features.get(str(f["uid"]))
-            if merged is None:
-                features[str(f["uid"])] = {**f, "n_graphs": 1, "reached": list(f["reached"])}
-                continue
-            merged["n_graphs"] += 1
-            for key in ("n_instances", "influence", "activation"):
-                merged[key] += f[key]
-            merged["reached"] += f["reached"]  # a token once per graph: counted per graph
-    batch.features = [features[uid] for uid in sorted(features)]
-    position = {uid: k for k, uid in enumerate(sorted(features))}
-    sources, targets, weights, inst_nodes, inst_features = [], [], [], [], []
-    pair_keys, pair_sums, pair_max = [], [], []
-    n_features = max(len(position), 1)
-    for p in payloads:
-        offset = batch.n_nodes
+        if p.graph["status"] != "complete":
+            continue
+        batch.node_groups.append({"uid": p.graph_uid, "nodes": p.nodes})
         batch.n_nodes += len(p.nodes)
-        sources.append(np.asarray(p.edge_source, dtype=np.int64) + offset)
-        targets.append(np.asarray(p.edge_target, dtype=np.int64) + offset)
-        weights.append(np.asarray(p.edge_weight, dtype=np.float64))
-        to_batch = np.array([position[str(f["uid"])] for f in p.features], dtype=np.int64)
-        inst_nodes.append(np.asarray(p.instance_node, dtype=np.int64) + offset)
-        inst_features.append(to_batch[np.asarray(p.instance_feature, dtype=np.int64)])
-        a = to_batch[np.asarray(p.pair_source, dtype=np.int64)]
-        b = to_batch[np.asarray(p.pair_target, dtype=np.int64)]
-        pair_keys.append(a * n_features + b)
-        pair_sums.append(np.asarray(p.pair_sum, dtype=np.float64))
-        pair_max.append(np.asarray(p.pair_max_abs, dtype=np.float64))
-    if not payloads:
-        return batch
-    batch.edge_source = np.concatenate(sources).tolist()
-    batch.edge_target = np.concatenate(targets).tolist()
-    batch.edge_weight = np.concatenate(weights).tolist()
-    batch.instance_node = np.concatenate(inst_nodes).tolist()
-    batch.instance_feature = np.concatenate(inst_features).tolist()
-    keys = np.concatenate(pair_keys)
-    pairs, inverse = np.unique(keys, return_inverse=True)
-    max_abs = np.zeros(len(pairs))
-    np.maximum.at(max_abs, inverse, np.concatenate(pair_max))
-    batch.pair_source = (pairs // n_features).tolist()
-    batch.pair_target = (pairs % n_features).tolist()
-    batch.pair_sum = np.bincount(inverse, np.concatenate(pair_sums), len(pairs)).tolist()
-    batch.pair_max_abs = max_abs.tolist()
-    batch.pair_graphs = np.bincount(inverse, minlength=len(pairs)).tolist()
+        if p.contribution is not None:
+            batch.contributions.append(p.contribution)
     return batch

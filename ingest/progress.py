@@ -74,7 +74,9 @@ def print_summary(
         ("malformed corpus lines (skipped)", len(malformed)),
         ("nodes written", f"{summary.nodes:,}"),
         ("edges written", f"{summary.edges:,}"),
+        ("graphs folded into the corpus aggregates", summary.folded),
         ("elapsed", f"{summary.seconds:.1f} s"),
+        ("folding (beside writing)", f"{summary.fold_seconds:.1f} s"),
         ("prompts/s (computed)", f"{summary.prompts_per_s:.2f}"),
         ("edges/s", f"{summary.edges_per_s:,.0f}"),
     ]

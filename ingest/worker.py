@@ -6,6 +6,8 @@ so writing one graph overlaps computing the next and memory stays flat however l
 The writer takes every graph that is waiting (up to `batch_graphs`, or `batch_edges` edges) into
 one transaction, so a writer that falls behind catches up on commits and round trips. A prompt
 whose computation fails is recorded as a failed graph with its error and the run goes on.
+Every `fold_every` graphs a folding thread folds the pending contributions into the corpus
+aggregates (ingest.aggregate) while writing goes on, and the run ends with everything folded.
 When Neo4j is unreachable, every database call waits with exponential backoff, says what it is
 waiting for, and carries on when the server is back; a graph is written in one transaction, so
 nothing is lost or half-written meanwhile. A heartbeat thread renews this worker's claims while
@@ -27,6 +29,7 @@ from neo4j import Driver
 from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired, TransientError
 
 from circuitmap.records import GraphRecord
+from ingest.aggregate import Aggregator, BackgroundFolder
 from ingest.claims import BUSY, CLAIMED, DONE, Claims
 from ingest.compute import Executor
 from ingest.corpus import PromptRecord
@@ -48,7 +51,8 @@ class WorkerOptions:
     busy_poll_s: float = 2.0  # how often to look again at prompts other workers hold
     queue_size: int = 16  # computed graphs waiting for the writer
     batch_graphs: int = 16  # most graphs the writer puts in one transaction
-    batch_edges: int = 50_000  # no more graphs join a transaction past this many edges
+    batch_edges: int = 200_000  # no more graphs join a transaction past this many edges
+    fold_every: int = 64  # graphs written between two folds into the corpus aggregates
 
     def joins_batch(self, graphs: int, edges: int) -> bool:
         """Whether another graph may join a transaction holding `graphs` graphs, `edges` edges."""
@@ -75,6 +79,8 @@ class RunSummary:
     edges: int = 0
     seconds: float = 0.0
     write_seconds: float = 0.0
+    folded: int = 0  # graphs folded into the corpus aggregates (this run's and leftovers)
+    fold_seconds: float = 0.0  # spent folding, beside writing
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -116,11 +122,16 @@ class Worker:
         self.spec: GraphSpec = executor.spec
         self.options = options or WorkerOptions()
         self.writer = writer or GraphWriter(driver, database)
+        self.folder = BackgroundFolder(
+            Aggregator(self.writer.driver, self.writer.database),
+            lambda fold: self._call(fold, "fold the corpus aggregates"),
+        )
         self.claims = Claims(driver, database, lease_s=self.options.lease_s)
         self.reporter = reporter or Reporter()
         self.where = where
         self.summary = RunSummary()
         self._held: set[str] = set()
+        self._unfolded = 0  # graphs this worker wrote since its last fold
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue(self.options.queue_size)
         self._fatal: BaseException | None = None
@@ -135,6 +146,7 @@ class Worker:
         ]
         for thread in threads:
             thread.start()
+        self.folder.start()
         in_flight: deque[tuple[PromptRecord, Future[GraphRecord]]] = deque()
         busy: list[PromptRecord] = []
         try:
@@ -150,7 +162,11 @@ class Worker:
             self._drain(in_flight, 0)
             self._put(None)
             threads[0].join()
+            if self._fatal is None:
+                folded = self.folder.finish()
+                self.summary.folded, self.summary.fold_seconds = folded.graphs, folded.seconds
         finally:
+            self.folder.stop()
             self._stop.set()
             for _, future in in_flight:
                 future.cancel()
@@ -228,6 +244,11 @@ class Worker:
                 work = [item for item in items if item is not None]
                 if work:
                     self._write(work)
+                if self.folder.error is not None:
+                    raise self.folder.error
+                if self._unfolded >= self.options.fold_every:
+                    self._unfolded = 0
+                    self.folder.request()
                 if items[-1] is None:
                     return
             except BaseException as error:  # stop the run: the main thread re-raises it
@@ -290,6 +311,7 @@ class Worker:
             s = self.summary
             s.write_seconds += result.seconds
             if result.status == "written":
+                self._unfolded += 1
                 s.written += 1
                 s.nodes += result.n_nodes
                 s.edges += result.n_edges

@@ -14,6 +14,7 @@ from circuitmap.pipeline import GraphBuilder
 from circuitmap.records import GraphRecord
 from db.connection import database_name
 from db.schema import ensure_schema
+from ingest.aggregate import Aggregator
 from ingest.catalog import TranscoderInfo, transcoder_info, write_catalogue
 from ingest.corpus import PromptRecord
 from ingest.writer import GraphWriter
@@ -64,13 +65,16 @@ def _of_task(rows: list[dict], task: str) -> list[dict]:
 def write_sample(
     driver: Driver, sample: DemoSample, tasks: tuple[str, ...] | None = None
 ) -> list[str]:
-    """The catalogue and the sample's graphs (of `tasks`, default all); returns the graph uids."""
+    """The catalogue and the sample's graphs (of `tasks`, default all), folded into the corpus
+    aggregates as an ingest run leaves them; returns the graph uids."""
     database = database_name()
     ensure_schema(driver, database)
     write_catalogue(driver, sample.info, sample.cards, database)
     writer = GraphWriter(driver, database)
-    return [
+    uids = [
         writer.write_graph(prompt, record).graph_uid
         for prompt, record in zip(sample.prompts, sample.records, strict=True)
         if tasks is None or prompt.tags[0] in tasks
     ]
+    Aggregator(driver, database).fold_all()
+    return uids

@@ -63,21 +63,33 @@ def query(driver: Driver, cypher: str, **params: object) -> list[dict]:
     return [r.data() for r in records]
 
 
+def _rounded(rows: list[dict]) -> list[dict]:
+    """Floats to 12 significant digits: sums added up in another order differ in the last bits."""
+    return [
+        {k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in row.items()}
+        for row in rows
+    ]
+
+
 def snapshot(driver: Driver) -> dict:
     """What a write changes: counts by label and type, the catalog aggregates, `AGG_ATTR`."""
     return {
         "counts": query(driver, "MATCH (n) RETURN labels(n) AS l, count(*) AS n ORDER BY n, l[-1]"),
         "rels": query(driver, "MATCH ()-[r]->() RETURN type(r) AS t, count(*) AS n ORDER BY t"),
-        "features": query(
-            driver,
-            "MATCH (f:Feature) RETURN f.uid, f.n_graphs, f.n_instances, f.mean_influence,"
-            " f.mean_activation, f.reached_logits, f.reached_logit_counts, f.top_reached_logits"
-            " ORDER BY f.uid",
+        "features": _rounded(
+            query(
+                driver,
+                "MATCH (f:Feature) RETURN f.uid, f.n_graphs, f.n_instances, f.mean_influence,"
+                " f.mean_activation, f.reached_logits, f.reached_logit_counts,"
+                " f.top_reached_logits ORDER BY f.uid",
+            )
         ),
-        "pairs": query(
-            driver,
-            "MATCH (a)-[r:AGG_ATTR]->(b) RETURN a.uid, b.uid, r.n_graphs, r.sum_weight,"
-            " r.max_abs_weight ORDER BY a.uid, b.uid",
+        "pairs": _rounded(
+            query(
+                driver,
+                "MATCH (a)-[r:AGG_ATTR]->(b) RETURN a.uid, b.uid, r.n_graphs, r.sum_weight"
+                " ORDER BY a.uid, b.uid",
+            )
         ),
     }
 
@@ -89,13 +101,16 @@ def stored_graph(driver: Driver, graph_uid: str) -> tuple[dict, dict]:
         "MATCH (:Graph {uid: $uid})-[:HAS_NODE]->(n) RETURN n {.*, labels: labels(n)} AS n",
         uid=graph_uid,
     )
-    edges = query(
-        driver,
-        "MATCH (:Graph {uid: $uid})-[:HAS_NODE]->(a)-[r:ATTR]->(b)"
-        " RETURN a.node_id AS s, b.node_id AS t, r.weight AS w",
-        uid=graph_uid,
-    )
-    return {n["n"]["node_id"]: n["n"] for n in nodes}, {(e["s"], e["t"]): e["w"] for e in edges}
+    by_idx = {n["n"]["idx"]: n["n"] for n in nodes}
+    assert sorted(by_idx) == list(range(len(nodes))), "node idx must number the graph's nodes"
+    edges = {}
+    for target in by_idx.values():
+        assert len(target["in_nodes"]) == len(target["in_weights"])
+        for source, weight in zip(target["in_nodes"], target["in_weights"], strict=True):
+            key = (by_idx[source]["node_id"], target["node_id"])
+            assert key not in edges, f"edge {key} stored twice"
+            edges[key] = weight
+    return {n["node_id"]: n for n in by_idx.values()}, edges
 
 
 def record_graph(record: GraphRecord) -> tuple[dict, dict]:
@@ -139,15 +154,17 @@ def assert_same_graph(driver: Driver, graph_uid: str, record: GraphRecord) -> No
 
 
 def assert_database_consistent(driver: Driver) -> None:
-    """Every graph is whole, nothing is orphaned, and aggregates count each graph once."""
+    """Every graph is whole, nothing is orphaned, and every graph is folded into the aggregates,
+    once."""
     partial = query(
         driver,
         "MATCH (g:Graph) OPTIONAL MATCH (g)-[:HAS_NODE]->(n)"
-        " WITH g, count(n) AS n_nodes, collect(n) AS nodes"
-        " WITH g, n_nodes, COUNT { UNWIND nodes AS n MATCH (n)-[:ATTR]->() RETURN 1 } AS n_edges"
+        " WITH g, count(n) AS n_nodes, sum(size(n.in_nodes)) AS n_edges"
         " WHERE n_nodes <> g.n_nodes OR n_edges <> g.n_edges RETURN g.uid AS uid",
     )
     assert partial == []
+    pending = query(driver, "MATCH (p:PendingAggregate) RETURN count(p) AS n")
+    assert pending[0]["n"] == 0
     orphans = query(
         driver, "MATCH (n:Node) WHERE NOT EXISTS { (:Graph)-[:HAS_NODE]->(n) } RETURN count(n) AS n"
     )

@@ -5,9 +5,14 @@ city token -> state feature (layer 0, city position) -> capital feature (layer 2
 -> capital logit, with strong weights, amid weaker random edges among distractor features. The
 state and capital features use the same catalog index in every graph of that state, like a real
 transcoder's features would.
+
+The brute-force references enumerate, straight from a GraphRecord's edge arrays, what the path
+queries (token_logit_paths, feature_chains, answer_path_features) must find in the database.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -19,6 +24,7 @@ from circuitmap.records import (
     logit_node_id,
     token_node_id,
 )
+from ingest.payload import feature_uid as catalog_uid
 
 N_LAYERS = 4
 MODEL = "planted-model"
@@ -117,52 +123,149 @@ def planted_graph(
     )
 
 
-def reference_paths(
-    graph: GraphRecord, token: str, logit: str, min_hops: int, max_hops: int, min_strength: float
-) -> list[tuple[float, list[str]]]:
-    """Every token -> features -> logit path with strength >= min_strength, strongest first.
-
-    Strength is the product of |w| / (sum of |w| into the target) along the path: the definition
-    the Cypher library implements, computed here by plain enumeration.
-    """
+def edge_shares(graph: GraphRecord) -> dict[int, list[tuple[int, float]]]:
+    """Per target node, its inputs as (source, share), share = |w| / (sum of |w| into the target):
+    the normalisation the Cypher library's path strengths multiply."""
     weights = graph.edge_weight.astype(np.float64)
     into = np.zeros(len(graph.nodes))
     np.add.at(into, graph.edge_target, np.abs(weights))
     inputs: dict[int, list[tuple[int, float]]] = {}
     for s, t, w in zip(graph.edge_source, graph.edge_target, weights, strict=True):
         inputs.setdefault(int(t), []).append((int(s), abs(w) / into[t]))
-    nodes = graph.nodes
-    found: list[tuple[float, list[str]]] = []
+    return inputs
 
-    def walk(head: int, strength: float, path: list[int]) -> None:
-        hops = len(path) - 1
-        if hops >= max_hops:
+
+def backward_paths(
+    inputs: dict[int, list[tuple[int, float]]],
+    head: int,
+    max_hops: int,
+    min_strength: float,
+    ends: set[int],
+    through: set[int],
+) -> list[tuple[float, list[int]]]:
+    """Every path of at most max_hops edges from a node in `ends` to `head` whose other nodes are
+    in `through`, with strength (product of shares) >= min_strength, by plain enumeration;
+    each path as (strength, nodes from its end to head)."""
+    found: list[tuple[float, list[int]]] = []
+
+    def walk(node: int, strength: float, path: list[int]) -> None:
+        if len(path) > max_hops:
             return
-        for source, share in inputs.get(head, []):
+        for source, share in inputs.get(node, []):
             s = strength * share
             if s < min_strength:
                 continue
-            node = nodes[source]
-            if node.kind == "token" and node.token == token and hops + 1 >= min_hops:
-                found.append((s, [nodes[i].node_id for i in [source, *reversed(path)]]))
-            elif node.kind == "feature":
-                walk(source, s, [*path, source])
+            if source in ends:
+                found.append((s, [source, *path]))
+            elif source in through:
+                walk(source, s, [source, *path])
 
-    for i, node in enumerate(nodes):
-        if node.kind == "logit" and node.token == logit:
-            walk(i, 1.0, [i])
+    walk(head, 1.0, [head])
+    return found
+
+
+def reference_paths(
+    graph: GraphRecord, token: str, logit: str, min_hops: int, max_hops: int, min_strength: float
+) -> list[tuple[float, list[str]]]:
+    """Every token -> features -> logit path with strength >= min_strength, strongest first."""
+    inputs, nodes = edge_shares(graph), graph.nodes
+    starts = {i for i, n in enumerate(nodes) if n.kind == "token" and n.token == token}
+    found = [
+        (s, [nodes[i].node_id for i in path])
+        for end, node in enumerate(nodes)
+        if node.kind == "logit" and node.token == logit
+        for s, path in backward_paths(
+            inputs, end, max_hops, min_strength, starts, _kind(graph, "feature")
+        )
+        if len(path) - 1 >= min_hops
+    ]
     return sorted(found, key=lambda item: -item[0])
 
 
+def reference_chains(
+    graph: GraphRecord,
+    via: str,
+    token: str | None,
+    logit: str,
+    max_up: int,
+    max_down: int,
+    min_strength: float,
+) -> list[tuple[float, list[str]]]:
+    """Every chain token -> features -> an instance v of catalog feature `via` -> features -> logit
+    as feature_chains defines them, strongest first: the token at or before v (any token when
+    None), the features after v above its layer and at or after its position, each half at most
+    max_up / max_down edges and at least min_strength strong, and the chain too."""
+    inputs, nodes = edge_shares(graph), graph.nodes
+    found: list[tuple[float, list[str]]] = []
+    for v, via_node in enumerate(nodes):
+        if via_node.kind != "feature" or _uid(graph, via_node) != via:
+            continue
+        starts = {
+            i
+            for i in _kind(graph, "token")
+            if nodes[i].position <= via_node.position and token in (None, nodes[i].token)
+        }
+        ups = backward_paths(inputs, v, max_up, min_strength, starts, _kind(graph, "feature"))
+        after = {
+            i
+            for i in _kind(graph, "feature")
+            if nodes[i].layer > via_node.layer and nodes[i].position >= via_node.position
+        }
+        downs = [
+            found_down
+            for end in _kind(graph, "logit")
+            if nodes[end].token == logit
+            for found_down in backward_paths(inputs, end, max_down, min_strength, {v}, after)
+        ]
+        for (s_up, up), (s_down, down) in itertools.product(ups, downs):
+            if s_up * s_down >= min_strength:
+                found.append((s_up * s_down, [nodes[i].node_id for i in up + down[1:]]))
+    return sorted(found, key=lambda item: -item[0])
+
+
+def reference_answer_features(
+    graphs: list[GraphRecord], answers: list[str], max_hops: int, min_strength: float
+) -> dict[str, tuple[int, float]]:
+    """Per catalog feature on a path token -> features -> answer logit (at most max_hops edges, at
+    least min_strength strong) in some of the graphs: (how many graphs, mean over those of its
+    strongest such path), as answer_path_features counts them."""
+    best: dict[str, list[float]] = {}
+    for graph, answer in zip(graphs, answers, strict=True):
+        inputs, nodes = edge_shares(graph), graph.nodes
+        strongest: dict[str, float] = {}
+        for end in _kind(graph, "logit"):
+            if nodes[end].token != answer:
+                continue
+            tokens, features = _kind(graph, "token"), _kind(graph, "feature")
+            for s, path in backward_paths(inputs, end, max_hops, min_strength, tokens, features):
+                for uid in {_uid(graph, nodes[i]) for i in path[1:-1]}:
+                    strongest[uid] = max(strongest.get(uid, 0.0), s)
+        for uid, s in strongest.items():
+            best.setdefault(uid, []).append(s)
+    return {uid: (len(values), float(np.mean(values))) for uid, values in best.items()}
+
+
+def _kind(graph: GraphRecord, kind: str) -> set[int]:
+    return {i for i, node in enumerate(graph.nodes) if node.kind == kind}
+
+
+def _uid(graph: GraphRecord, node: NodeRecord) -> str:
+    return catalog_uid(graph.transcoder, node.layer, node.feature_index)
+
+
 def store(driver, graph: GraphRecord, tags: tuple[str, ...] = ("two-hop",)) -> str:
-    """Write `graph` with the ingest writer (answer = top logit); returns its graph uid."""
+    """Write `graph` with the ingest writer (answer = top logit) and fold it into the corpus
+    aggregates, as an ingest run leaves it; returns its graph uid."""
+    from ingest.aggregate import Aggregator
     from ingest.corpus import PromptRecord
     from ingest.spec import prompt_uid
     from ingest.writer import GraphWriter
 
     top = max((n for n in graph.nodes if n.kind == "logit"), key=lambda n: n.probability or 0)
     prompt = PromptRecord(prompt_uid(graph.prompt), graph.prompt, list(tags), top.token)
-    return GraphWriter(driver).write_graph(prompt, graph).graph_uid
+    uid = GraphWriter(driver).write_graph(prompt, graph).graph_uid
+    Aggregator(driver).fold_all()
+    return uid
 
 
 def feature_uid(layer: int, index: int) -> str:

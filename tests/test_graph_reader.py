@@ -7,6 +7,7 @@ import pytest
 
 from circuitmap.synthetic import SyntheticConfig, synthetic_graph
 from queries import graph_reader
+from queries.runner import run_query
 from tests.planted import store
 
 
@@ -55,3 +56,27 @@ def test_read_graph_and_the_dashboard_read_edges_in_one_row(stored, monkeypatch)
 
     assert app.data.graphs.read_edges is graph_reader.read_edges  # the dashboard's loader
     assert np.array_equal(np.sort(again.edge_weight), np.sort(record.edge_weight))
+
+
+def test_graph_edges_are_the_records_edges_with_their_shares(stored):
+    driver, record, uid = stored
+    ids = [n.node_id for n in record.nodes]
+    weight = record.edge_weight.astype(np.float64)
+    into = np.zeros(len(ids))
+    np.add.at(into, record.edge_target, np.abs(weight))
+    expected = {
+        (ids[s], ids[t]): (w, abs(w) / into[t])
+        for s, t, w in zip(record.edge_source, record.edge_target, weight, strict=True)
+    }
+    edges = run_query(driver, "graph_edges", {"graph": uid}, row_cap=0).frame
+    assert len(edges) == record.n_edges
+    got = {(r.source, r.target): (r.weight, r.share) for r in edges.itertuples(index=False)}
+    assert got.keys() == expected.keys()
+    for key, (w, share) in expected.items():
+        assert got[key] == pytest.approx((w, share), rel=1e-6), key
+    assert edges["weight"].abs().is_monotonic_decreasing
+    strong = run_query(driver, "graph_edges", {"graph": uid, "min_abs_weight": 0.5}).frame
+    assert len(strong) == int((np.abs(weight) >= 0.5).sum()) > 0
+    assert strong["share"].tolist() == pytest.approx(
+        [expected[s, t][1] for s, t in zip(strong["source"], strong["target"], strict=True)]
+    )

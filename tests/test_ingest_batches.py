@@ -1,6 +1,7 @@
 """Several graphs per transaction (real Neo4j): a batch stores exactly what writing its graphs one
-by one stores, aggregates included; the worker batches graphs that wait for the writer, and a
-graph the server refuses is recorded as failed without costing the rest of its batch."""
+by one stores, and folding their contributions together gives exactly the aggregates of folding
+them one by one; the worker batches graphs that wait for the writer, and a graph the server
+refuses is recorded as failed without costing the rest of its batch."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from neo4j import Driver
 from circuitmap.synthetic import synthetic_prompts
 from db.connection import database_name
 from db.schema import ensure_schema
+from ingest.aggregate import Aggregator
 from ingest.compute import InlineExecutor
 from ingest.corpus import Corpus, PromptRecord
 from ingest.payload import GraphPayload, failure_payload
@@ -44,10 +46,14 @@ def test_a_batch_stores_what_one_by_one_writes_store(clean_db: Driver, computed)
     computer, prompts, graphs = computed
     ensure_schema(clean_db, database_name())
     writer = GraphWriter(clean_db, database_name(), agg_pairs=-1)
+    aggregator = Aggregator(clean_db, database_name())
     failed = prompts[8]
     for prompt, graph in zip(prompts, graphs, strict=False):
         assert writer.write_graph(prompt, graph).status == "written"
+        assert aggregator.pending() == 1
+        assert aggregator.fold().graphs == 1
     writer.write_failure(failed, computer.spec, "RuntimeError: out of memory")
+    assert aggregator.pending() == 0  # a failure contributes nothing
     one_by_one = snapshot(clean_db)
     assert one_by_one["pairs"] and max(f["f.n_graphs"] for f in one_by_one["features"]) >= 3
 
@@ -58,6 +64,7 @@ def test_a_batch_stores_what_one_by_one_writes_store(clean_db: Driver, computed)
     results = writer.write([*payloads, failure, payloads[0]])
     assert [r.status for r in results] == ["written"] * 8 + ["failed", "skipped"]
     assert [r.n_edges for r in results[:8]] == [g.n_edges for g in graphs]
+    assert aggregator.fold_all().graphs == 8
     assert snapshot(clean_db) == one_by_one
     for prompt, graph in zip(prompts, graphs, strict=False):
         assert_same_graph(clean_db, computer.spec.graph_uid(prompt.uid), graph)
@@ -69,6 +76,7 @@ def test_a_batch_stores_what_one_by_one_writes_store(clean_db: Driver, computed)
     assert snapshot(clean_db) == one_by_one
     retried = writer.write([writer.payload(failed, computer.compute(failed.text))])
     assert retried[0].status == "written"
+    assert aggregator.fold().graphs == 1
     statuses = query(clean_db, "MATCH (g:Graph) RETURN g.status AS s, count(*) AS n")
     assert statuses == [{"s": "complete", "n": 9}]
     assert_database_consistent(clean_db)

@@ -54,37 +54,64 @@ def complete_graphs(driver: Driver) -> int:
     return query(driver, "MATCH (g:Graph {status: 'complete'}) RETURN count(g) AS n")[0]["n"]
 
 
-def test_sigkill_mid_write_then_restart_leaves_a_complete_database(
-    clean_db: Driver, tmp_path: Path
-) -> None:
-    ensure_schema(clean_db, database_name())
-    corpus = tmp_path / "corpus.jsonl"
-    write_corpus(corpus, 5)
-    log = tmp_path / "computed.log"
-    # Big graphs in small batches: each graph's transaction stays open for many queries.
-    args = ["--set", "n_edges=30000", "--set", "n_features=400", "--edge-batch", "1000"]
-    worker = ingest_process(corpus, log, *args)
+# Big graphs, so that each statement of a graph's transaction (or of a fold) runs long enough to be
+# caught running; every feature pair aggregated, so that a fold has tens of thousands of them.
+KILL_ARGS = ["--set", "n_edges=60000", "--set", "n_features=600", "--agg-pairs", "-1"]
+
+
+def killed_run(driver: Driver, tmp_path: Path, prompts: int, statement: str) -> tuple[Path, Path]:
+    """Start `circuitmap ingest` on a corpus of `prompts` and SIGKILL it while one of its
+    transactions runs a query containing `statement`; returns (corpus, log), to run it again."""
+    ensure_schema(driver, database_name())
+    corpus, log = tmp_path / "corpus.jsonl", tmp_path / "computed.log"
+    write_corpus(corpus, prompts)
+    worker = ingest_process(corpus, log, *KILL_ARGS)
     deadline = time.monotonic() + 240
     while True:
         assert worker.poll() is None, worker.communicate()[0]
-        assert time.monotonic() < deadline, "never saw the worker writing edges"
-        writing = query(
-            clean_db,
-            "SHOW TRANSACTIONS YIELD currentQuery WHERE currentQuery CONTAINS 'ATTR {weight'"
+        assert time.monotonic() < deadline, f"never saw the worker run {statement!r}"
+        running = query(
+            driver,
+            "SHOW TRANSACTIONS YIELD currentQuery WHERE currentQuery CONTAINS $statement"
             " RETURN count(*) AS n",
+            statement=statement,
         )[0]["n"]
-        if writing and complete_graphs(clean_db) >= 1:
+        if running:
             break
-        time.sleep(0.05)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
-    written = complete_graphs(clean_db)
-    assert 1 <= written < 5
-    assert_database_consistent(clean_db)  # the graph being written is absent, not partial
+    return corpus, log
 
-    finish(ingest_process(corpus, log, *args))
-    assert complete_graphs(clean_db) == 5
+
+def pending(driver: Driver) -> int:
+    return query(driver, "MATCH (p:PendingAggregate) RETURN count(p) AS n")[0]["n"]
+
+
+def test_sigkill_mid_graph_write_then_restart_leaves_a_complete_database(
+    clean_db: Driver, tmp_path: Path
+) -> None:
+    corpus, log = killed_run(clean_db, tmp_path, 6, "CREATE (x:Node)")
+    written = complete_graphs(clean_db)
+    assert written < 6
+    # The graph being written is absent, not partial; the written ones wait to be folded.
+    assert pending(clean_db) == written
+    finish(ingest_process(corpus, log, *KILL_ARGS))
+    assert complete_graphs(clean_db) == 6
     assert query(clean_db, "MATCH (c:Claim) RETURN count(c) AS n")[0]["n"] == 0
+    assert_database_consistent(clean_db)
+
+
+def test_sigkill_mid_fold_then_restart_counts_every_graph_once(
+    clean_db: Driver, tmp_path: Path
+) -> None:
+    # The run's last fold, after all 3 graphs are written.
+    corpus, log = killed_run(clean_db, tmp_path, 3, "AGG_ATTR")
+    assert complete_graphs(clean_db) == 3
+    assert pending(clean_db) == 3  # the fold was rolled back whole: nothing counted, nothing lost
+    features = query(clean_db, "MATCH (f:Feature) RETURN max(f.n_graphs) AS n")[0]["n"]
+    assert features is None
+    out = finish(ingest_process(corpus, log, *KILL_ARGS))
+    assert complete_graphs(clean_db) == 3 and "graphs folded" in out
     assert_database_consistent(clean_db)
 
 

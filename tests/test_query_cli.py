@@ -69,7 +69,10 @@ def test_write_attempt_is_refused_with_a_clear_message(dallas, tmp_path):
 def test_supernode_commands(dallas, tmp_path):
     query = tmp_path / "state.cypher"
     query.write_text(
-        "MATCH (t:TokenNode)-[r:ATTR]->(n:FeatureNode) WHERE t.token = $city AND r.weight > 2 "
+        "MATCH (t:TokenNode {token: $city}) "
+        "MATCH (:Graph {uid: t.graph_uid})-[:HAS_NODE]->(n:FeatureNode) "
+        "WHERE any(i IN range(0, size(n.in_nodes) - 1) "
+        "  WHERE n.in_nodes[i] = t.idx AND n.in_weights[i] > 2) "
         "RETURN DISTINCT n.feature_uid AS feature_uid"
     )
     assert (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from circuitmap.synthetic import SyntheticConfig, synthetic_graph
@@ -11,6 +12,8 @@ from tests.planted import (
     STATE_INDEX,
     feature_uid,
     planted_graph,
+    reference_answer_features,
+    reference_chains,
     reference_paths,
     store,
 )
@@ -32,8 +35,27 @@ def corpus(clean_db):
     return clean_db, graphs, uids
 
 
+@pytest.fixture
+def realistic(clean_db):
+    """A synthetic graph of realistic shape (120 features, 2,500 edges), stored."""
+    config = SyntheticConfig(n_features=120, n_edges=2500, seed=3)
+    graph = synthetic_graph(
+        "the capital of the state containing dallas is", config, answer="austin"
+    )
+    return clean_db, graph, store(clean_db, graph)
+
+
 def paths(driver, **params):
     return run_query(driver, "token_logit_paths", params).frame
+
+
+def same_paths(found, expected) -> None:
+    """The query's rows are exactly the reference's (strength, node ids) paths."""
+    assert len(found) == len(expected) > 0
+    got = sorted(zip(found["strength"], map(tuple, found["node_ids"]), strict=True))
+    want = sorted((s, tuple(ids)) for s, ids in expected)
+    for (gs, gids), (ws, wids) in zip(got, want, strict=True):
+        assert gids == wids and gs == pytest.approx(ws, rel=1e-5)
 
 
 def test_path_query_returns_the_planted_chain_through_the_state_feature(corpus):
@@ -62,26 +84,66 @@ def test_path_query_equals_brute_force_enumeration(
         max_hops=max_hops, min_strength=min_strength, per_graph=10_000, limit=10_000,
     )  # fmt: skip
     expected = reference_paths(graphs["dallas"], token, logit, min_hops, max_hops, min_strength)
-    assert len(found) == len(expected) > 0
-    got = sorted(zip(found["strength"], map(tuple, found["node_ids"]), strict=True))
-    want = sorted((s, tuple(ids)) for s, ids in expected)
-    for (gs, gids), (ws, wids) in zip(got, want, strict=True):
-        assert gids == wids and gs == pytest.approx(ws, rel=1e-5)
+    same_paths(found, expected)
 
 
-def test_path_query_on_a_realistic_synthetic_graph(clean_db):
-    config = SyntheticConfig(n_features=120, n_edges=2500, seed=3)
-    graph = synthetic_graph(
-        "the capital of the state containing dallas is", config, answer="austin"
-    )
-    uid = store(clean_db, graph)
-    found = paths(clean_db, token="the", logit="austin", graph=uid, per_graph=10_000, limit=10_000)
+def test_path_query_on_a_realistic_synthetic_graph(realistic):
+    driver, graph, uid = realistic
+    found = paths(driver, token="the", logit="austin", graph=uid, per_graph=10_000, limit=10_000)
     expected = reference_paths(graph, "the", "austin", 2, 4, 1e-4)
-    assert len(found) == len(expected) > 10
+    assert len(found) > 10
+    same_paths(found, expected)
     assert found["strength"].tolist() == pytest.approx([s for s, _ in expected], rel=1e-5)
     for k in (1, 5):  # the per-graph floor prunes partial paths, exactly
-        top = paths(clean_db, token="the", logit="austin", graph=uid, per_graph=k)
+        top = paths(driver, token="the", logit="austin", graph=uid, per_graph=k)
         assert top["strength"].tolist() == pytest.approx([s for s, _ in expected[:k]], rel=1e-5)
+    for max_hops in (2, 3, 5):  # the last two hops look sources up differently
+        found = paths(
+            driver, token="the", logit="austin", graph=uid, max_hops=max_hops, min_hops=1,
+            per_graph=10_000, limit=10_000,
+        )  # fmt: skip
+        same_paths(found, reference_paths(graph, "the", "austin", 1, max_hops, 1e-4))
+
+
+@pytest.mark.parametrize(("token", "max_up", "max_down"), [("the", 3, 3), (None, 2, 4)])
+def test_chain_query_equals_brute_force_enumeration(realistic, token, max_up, max_down):
+    driver, graph, uid = realistic
+    uids = sorted({f"{graph.transcoder}/{n.layer}/{n.feature_index}" for n in graph.nodes
+                   if n.kind == "feature"})  # fmt: skip
+    counts = {via: len(reference_chains(graph, via, token, "austin", max_up, max_down, 1e-4))
+              for via in uids}  # fmt: skip
+    busiest = sorted(uids, key=lambda via: -counts[via])[:3]
+    assert counts[busiest[-1]] > 0
+    for via in busiest:
+        found = run_query(driver, "feature_chains", {
+            "via": via, "token": token, "logit": "austin", "max_up": max_up,
+            "max_down": max_down, "per_graph": 10_000, "limit": 10_000,
+        }).frame  # fmt: skip
+        same_paths(found, reference_chains(graph, via, token, "austin", max_up, max_down, 1e-4))
+        assert set(found["via_feature"]) == {via}
+
+
+def test_answer_features_equal_brute_force_enumeration(clean_db):
+    config = SyntheticConfig(n_features=80, n_edges=1500, seed=5)
+    graphs = [
+        synthetic_graph(f"the capital of the state containing {city} is", config, answer="austin")
+        for city in ("dallas", "houston", "lubbock")
+    ]
+    for graph in graphs:
+        store(clean_db, graph)
+    answers = [max((n for n in g.nodes if n.kind == "logit"), key=lambda n: n.probability).token
+               for g in graphs]  # fmt: skip
+    expected = reference_answer_features(graphs, answers, 4, 1e-3)
+    found = run_query(clean_db, "answer_path_features", {
+        "tag": "two-hop", "min_fraction": 0.0, "limit": 10_000,
+    }).frame.set_index("feature_uid")  # fmt: skip
+    assert set(found.index) == set(expected) and len(expected) > 5
+    for uid, (n_graphs, mean_best) in expected.items():
+        assert found.loc[uid, "n_graphs"] == n_graphs
+        assert found.loc[uid, "fraction"] == pytest.approx(n_graphs / 3)
+        assert found.loc[uid, "mean_best_strength"] == pytest.approx(mean_best, rel=1e-5)
+    most = run_query(clean_db, "answer_path_features", {"tag": "two-hop", "min_fraction": 0.9})
+    assert set(most.frame["feature_uid"]) == {uid for uid, (n, _) in expected.items() if n == 3}
 
 
 def test_path_query_filters_and_only_complete_graphs(corpus):
@@ -142,8 +204,8 @@ def test_graph_diff_of_prompts_differing_in_one_word(clean_db):
     from db.schema import ensure_schema
 
     ensure_schema(clean_db)
-    a = store(clean_db, planted_graph("dallas"))
-    b = store(clean_db, planted_graph("houston", chain=(4.0, 1.0, 5.0)))
+    graph_a, graph_b = planted_graph("dallas"), planted_graph("houston", chain=(4.0, 1.0, 5.0))
+    a, b = store(clean_db, graph_a), store(clean_db, graph_b)
     diff = run_query(clean_db, "graph_diff", {"graph_a": a, "graph_b": b, "limit": 500}).frame
     keyed = {
         (r.change, r.item, r.source_key, r.target_key if isinstance(r.target_key, str) else None): r
@@ -156,6 +218,50 @@ def test_graph_diff_of_prompts_differing_in_one_word(clean_db):
     assert (changed.value_a, changed.value_b, changed.delta) == pytest.approx((3.0, 1.0, -2.0))
     assert ("only_in_a", "edge", "token:dallas@7", state) in keyed
     assert not any(k[2] == state and k[1] == "node" for k in keyed)  # shared node
+    expected = diff_reference(graph_a, graph_b)
+    assert len(diff) == len(expected) < 500  # below the limit: every change
+    assert keyed.keys() == expected.keys()
+    for key, (value_a, value_b) in expected.items():
+        row = keyed[key]
+        assert [None if pd.isna(v) else v for v in (row.value_a, row.value_b)] == [
+            None if v is None else pytest.approx(v) for v in (value_a, value_b)
+        ], key
+
+
+def diff_reference(a, b) -> dict[tuple, tuple[float | None, float | None]]:
+    """graph_diff's rows, (change, item, source key, target key) -> (value in a, value in b), from
+    the records: nodes in one graph only, edges in one only or in both (a weight change)."""
+
+    def key(n) -> str:
+        if n.kind == "feature":
+            return f"{feature_uid(n.layer, n.feature_index)}@{n.position}"
+        if n.kind in ("token", "logit"):
+            return f"{n.kind}:{n.token}" + ("" if n.kind == "logit" else f"@{n.position}")
+        return f"error:{n.layer}@{n.position}"
+
+    sides = []
+    for graph in (a, b):
+        keys = [key(n) for n in graph.nodes]
+        nodes = {
+            (k, None): n.activation if n.activation is not None else n.probability
+            for k, n in zip(keys, graph.nodes, strict=True)
+        }
+        edges = {
+            (keys[s], keys[t]): float(w)
+            for s, t, w in zip(graph.edge_source, graph.edge_target, graph.edge_weight, strict=True)
+        }
+        sides.append({"node": nodes, "edge": edges})
+    rows = {}
+    for item in ("node", "edge"):
+        in_a, in_b = sides[0][item], sides[1][item]
+        for k in in_a.keys() | in_b.keys():
+            if k not in in_b:
+                rows["only_in_a", item, *k] = (in_a[k], None)
+            elif k not in in_a:
+                rows["only_in_b", item, *k] = (None, in_b[k])
+            elif item == "edge":
+                rows["weight_change", item, *k] = (in_a[k], in_b[k])
+    return rows
 
 
 def test_corpus_stats(corpus):

@@ -45,7 +45,7 @@ WRITES = {
     "profile": "PROFILE MATCH (n) DETACH DELETE n",
     "syntax_error": "MATCH (n RETURN n",
     # Aimed at the stored graphs (docs/schema.md).
-    "set_edge_weights": "MATCH ()-[r:ATTR]->() SET r.weight = 0",
+    "set_edge_weights": "MATCH (n:Node) SET n.in_weights = []",
     "set_feature_labels": "MATCH (f:Feature) SET f.label = 'hacked' RETURN count(f)",
     "delete_graphs": "MATCH (g:Graph)-[:HAS_NODE]->(n) DETACH DELETE g, n",
     "delete_edges": "MATCH (:FeatureNode)-[r:INSTANCE_OF]->(:Feature) DELETE r",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 
 from circuitmap.graph_json import graph_from_json
@@ -14,8 +17,10 @@ CALIFORNIA_STATE = feature_uid(0, STATE_INDEX["california"])
 TEXAS_CAPITAL = feature_uid(2, CAPITAL_INDEX["texas"])
 # The state features are the ones a city token drives strongly (random edges stay far below 2).
 STATE_FEATURES = """
-MATCH (t:TokenNode)-[r:ATTR]->(n:FeatureNode)
-WHERE t.token IN $cities AND abs(r.weight) >= $min_weight
+MATCH (t:TokenNode) WHERE t.token IN $cities
+MATCH (:Graph {uid: t.graph_uid})-[:HAS_NODE]->(n:FeatureNode)
+WHERE any(i IN range(0, size(n.in_nodes) - 1)
+  WHERE n.in_nodes[i] = t.idx AND abs(n.in_weights[i]) >= $min_weight)
 RETURN DISTINCT n.feature_uid AS feature_uid
 """
 CITIES = ["dallas", "houston", "oakland"]
@@ -35,6 +40,16 @@ def texas(clean_db):
         {"cities": CITIES, "min_weight": 2.0},
     )
     return clean_db, uids
+
+
+def hop_sums(graph, sources: list[int], targets: list[int]) -> tuple[float, float]:
+    """(summed weight of the edges sources -> targets, sum of |w| into targets from outside them):
+    a hop of supernode_paths, from the record's edge arrays."""
+    weight = graph.edge_weight.astype(np.float64)
+    into = np.isin(graph.edge_target, targets)
+    between = into & np.isin(graph.edge_source, sources)
+    from_outside = into & ~np.isin(graph.edge_source, targets)
+    return weight[between].sum(), np.abs(weight[from_outside]).sum()
 
 
 def groups(driver, graph_uid):
@@ -86,6 +101,38 @@ def test_collapsed_edges_sum_member_edges(texas):
     assert nodes.loc["chain", "n_members"] == 2 and nodes.loc["chain", "kind"] == "supernode"
 
 
+def test_collapsed_graph_equals_the_records_edges_summed_by_group(texas):
+    driver, uids = texas
+    graph = planted_graph("dallas")
+    distractors = sorted(
+        {feature_uid(n.layer, n.feature_index) for n in graph.nodes if n.label == "distractor"}
+    )[:6]
+    members = {"chain": {TEXAS_STATE, TEXAS_CAPITAL}, "rest": {TEXAS_STATE, *distractors}}
+    for name, uids_ in members.items():
+        supernodes.create_supernode(driver, name, members=sorted(uids_))
+
+    def group(node) -> tuple[str, str]:  # a feature in both supernodes goes to the first by name
+        uid = feature_uid(node.layer, node.feature_index) if node.kind == "feature" else None
+        name = next((s for s in sorted(members) if uid in members[s]), None)
+        return (name, "supernode") if name else (node.node_id, node.kind)
+
+    summed: dict[tuple, list[float]] = {}
+    for s, t, w in zip(graph.edge_source, graph.edge_target, graph.edge_weight, strict=True):
+        a, b = group(graph.nodes[s]), group(graph.nodes[t])
+        if a != b:
+            summed.setdefault((a, b), []).append(float(w))
+    into: dict[str, float] = {}
+    for (_, b), ws in summed.items():
+        into[b[0]] = into.get(b[0], 0.0) + abs(sum(ws))
+    rows = run_query(driver, "supernode_collapsed_graph", {"graph": uids["dallas"]}, row_cap=0)
+    got = {(r.source, r.target): r for r in rows.frame.itertuples(index=False)}
+    assert got.keys() == {(a[0], b[0]) for a, b in summed}
+    for (a, b), ws in summed.items():
+        row = got[a[0], b[0]]
+        assert (row.source_kind, row.target_kind, row.n_edges) == (a[1], b[1], len(ws))
+        assert (row.weight, row.share) == pytest.approx((sum(ws), abs(sum(ws)) / into[b[0]]))
+
+
 def test_supernode_level_paths_across_graphs(texas):
     driver, uids = texas
     supernodes.create_supernode(driver, "state", query_name="state-features")
@@ -100,6 +147,42 @@ def test_supernode_level_paths_across_graphs(texas):
     assert set(only_dallas["graph_uid"]) == {uids["dallas"]}
     no_direct_edge = run_query(driver, "supernode_paths", {**params, "supernodes": ["state"]})
     assert no_direct_edge.frame.empty  # state features reach the logit only through say-capital
+
+
+def layer_features(layer: int) -> list[str]:
+    """The catalog features of the dallas graph's feature nodes in one layer."""
+    nodes = planted_graph("dallas").nodes
+    return sorted({feature_uid(n.layer, n.feature_index) for n in nodes if n.kind == "feature"
+                   and n.layer == layer})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "member_sets",
+    [
+        [[TEXAS_STATE], [TEXAS_CAPITAL]],
+        [[TEXAS_STATE, TEXAS_CAPITAL]],  # an edge inside the group, left out of its input
+        [layer_features(0), layer_features(1) + layer_features(2)],
+    ],
+)
+def test_supernode_path_hops_are_the_records_edges_summed(texas, member_sets):
+    driver, uids = texas
+    names = [f"s{k}" for k in range(len(member_sets))]
+    for name, members in zip(names, member_sets, strict=True):
+        supernodes.create_supernode(driver, name, members=members)
+    found = run_query(driver, "supernode_paths", {"supernodes": names, "token": "dallas"}).frame
+    row = found.set_index("graph_uid").loc[uids["dallas"]]
+    graph = planted_graph("dallas")
+    uid_of = [feature_uid(n.layer, n.feature_index) if n.kind == "feature" else None
+              for n in graph.nodes]  # fmt: skip
+    groups = [
+        [i for i, n in enumerate(graph.nodes) if n.kind == "token" and n.token == "dallas"],
+        *([i for i, uid in enumerate(uid_of) if uid in members] for members in member_sets),
+        [i for i, n in enumerate(graph.nodes) if n.kind == "logit" and n.token == "austin"],
+    ]
+    hops = [hop_sums(graph, a, b) for a, b in itertools.pairwise(groups)]
+    assert row["members_present"] == [len(g) for g in groups[1:-1]]
+    assert row["hop_weights"] == pytest.approx([weight for weight, _ in hops])
+    assert row["hop_shares"] == pytest.approx([abs(weight) / total for weight, total in hops])
 
 
 def test_export_puts_supernodes_in_qparams(texas):

@@ -1,4 +1,5 @@
-"""One Neo4j driver per dashboard process (db.connection reads the environment), checked on use."""
+"""One Neo4j driver per dashboard process (db.connection reads the environment), checked on use:
+the server answers, and its schema version is this code's (checked once per process)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from neo4j import Driver
 from neo4j.exceptions import ServiceUnavailable
 
 from db import connection
+from db.schema import check_schema
 
 
 class DatabaseUnavailableError(RuntimeError):
@@ -22,6 +24,13 @@ def _driver() -> Driver:
     return connection.get_driver()
 
 
+@st.cache_resource(show_spinner=False)
+def _schema_checked() -> bool:
+    """Raises SchemaVersionError (not cached then: the next page run checks again)."""
+    check_schema(_driver(), connection.database_name())
+    return True
+
+
 def get_driver() -> Driver:
     """The process's driver, after a connectivity check (cheap once connected)."""
     driver = _driver()
@@ -29,4 +38,5 @@ def get_driver() -> Driver:
         driver.verify_connectivity()
     except (ServiceUnavailable, OSError) as error:
         raise DatabaseUnavailableError(str(error)) from None
+    _schema_checked()
     return driver

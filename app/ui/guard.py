@@ -12,6 +12,7 @@ from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
 
 from app.data.connection import DatabaseUnavailableError, neo4j_uri
 from db.jars import DbError
+from db.schema import SchemaVersionError
 from queries.runner import QueryFailedError
 from queries.safety import UnsafeQueryError
 
@@ -20,7 +21,15 @@ EMPTY_DB_HINT = (
     "(`make demo`), then reload this page."
 )
 UNREACHABLE = (DatabaseUnavailableError, ServiceUnavailable, SessionExpired, DbError)
-EXPECTED = (*UNREACHABLE, AuthError, QueryFailedError, UnsafeQueryError, LookupError, ValueError)
+EXPECTED = (
+    *UNREACHABLE,
+    AuthError,
+    SchemaVersionError,
+    QueryFailedError,
+    UnsafeQueryError,
+    LookupError,
+    ValueError,
+)
 CALLBACK_ERROR = "cm_callback_error"
 P = ParamSpec("P")
 

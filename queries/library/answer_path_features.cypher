@@ -29,16 +29,21 @@ UNWIND graphs AS pair
 WITH pair[0] AS g, pair[1] AS answer, n_total
 MATCH (g)-[:HAS_NODE]->(l:LogitNode)
   WHERE l.token = answer
+// Backward beam from the answer's logit: each hop reads the head's input lists (in_nodes,
+// in_weights) once, which gives the shares, and looks at a source node only if it is strong
+// enough to stay. The graph's nodes are collected once in idx order, so that a source is
+// nodes[idx]: half the time of an index seek on (graph_uid, idx) per source (docs/queries.md).
+WITH g, n_total, l, COLLECT { MATCH (g)-[:HAS_NODE]->(n) RETURN n ORDER BY n.idx } AS nodes
 WITH g, n_total,
   reduce(acc = {open: [{head: l, s: 1.0, nodes: []}], done: []},
     hop IN range(1, CASE WHEN $max_hops < 6 THEN $max_hops ELSE 6 END) |
     reduce(z = acc, nxt IN [COLLECT {
       UNWIND acc.open AS p
-      WITH p, COLLECT { WITH p.head AS h MATCH (a)-[r:ATTR]->(h) RETURN [a, r.weight] } AS ins
-      WITH p, ins, reduce(total = 0.0, e IN ins | total + abs(e[1])) AS total
-      UNWIND ins AS e
-      WITH p, e[0] AS a, abs(e[1]) / total AS share
-      WHERE p.s * share >= $min_strength AND (a:TokenNode OR (a:FeatureNode AND hop < $max_hops))
+      WITH p, p.head.in_nodes AS srcs, p.head.in_weights AS ws
+      WITH p, srcs, ws, reduce(total = 0.0, w IN ws | total + abs(w)) AS total
+      UNWIND [i IN range(0, size(ws) - 1) WHERE abs(ws[i]) / total * p.s >= $min_strength] AS i
+      WITH p, nodes[srcs[i]] AS a, abs(ws[i]) / total AS share
+        WHERE a:TokenNode OR (a:FeatureNode AND hop < $max_hops)
       RETURN {head: a, s: p.s * share, nodes: p.nodes + a}
     }] | {
       open: [q IN nxt WHERE q.head:FeatureNode],

@@ -51,50 +51,56 @@ MATCH (pr:Prompt {uid: g.prompt_uid})
   WHERE $tag IS NULL OR $tag IN pr.tags
 // Most influential = smallest cumulative share (docs/schema.md); no influence ranks last.
 WITH g, pr, v ORDER BY coalesce(v.influence, 1.0) ASC LIMIT $max_instances
-WITH g, pr, v,
-  COLLECT {
-    MATCH (g)-[:HAS_NODE]->(x:TokenNode)
-    WHERE x.position <= v.position AND ($token IS NULL OR x.token = $token)
-    RETURN x
-  } AS starts,
-  COLLECT {
-    MATCH (g)-[:HAS_NODE]->(x:LogitNode) WHERE x.token = coalesce($logit, pr.answer) RETURN x
-  } AS ends,
-  COLLECT { MATCH (v)-[:ATTR]->(x:FeatureNode) RETURN x } AS fed
-  WHERE size(starts) > 0 AND size(ends) > 0
+// The graph's nodes, collected once per graph in idx order, so that a source is nodes[idx]: half
+// the time of an index seek on (graph_uid, idx) per source (docs/queries.md).
+WITH g, pr, collect(v) AS vs
+WITH g, pr, vs, COLLECT { MATCH (g)-[:HAS_NODE]->(n) RETURN n ORDER BY n.idx } AS nodes
+WITH g, pr, vs, nodes,
+  [x IN nodes WHERE x:TokenNode AND ($token IS NULL OR x.token = $token)] AS tokens,
+  [x IN nodes WHERE x:LogitNode AND x.token = coalesce($logit, pr.answer)] AS ends
+  WHERE size(tokens) > 0 AND size(ends) > 0
+UNWIND vs AS v
+WITH g, pr, v, nodes, [x IN tokens WHERE x.position <= v.position | x.idx] AS start_idx, ends
+  WHERE size(start_idx) > 0
+// Both searches read a head's input lists (in_nodes, in_weights) once, which gives the shares, and
+// look at a source node only if it is strong enough to stay; a start token or v itself is
+// recognised by its idx.
+WITH g, pr, v, v.idx AS v_idx, v.layer AS v_layer, v.position AS v_pos, nodes, start_idx, ends
 // Upstream: backward from v to a start token.
-WITH g, pr, v, ends, fed,
+WITH g, pr, v, v_idx, v_layer, v_pos, nodes, ends,
   reduce(acc = {open: [{head: v, s: 1.0, nodes: [], ws: []}], done: []},
     hop IN range(1, CASE WHEN $max_up < 5 THEN $max_up ELSE 5 END) |
     reduce(z = acc, nxt IN [COLLECT {
       UNWIND acc.open AS p
-      WITH p, COLLECT { WITH p.head AS h MATCH (a)-[r:ATTR]->(h) RETURN [a, r.weight] } AS ins
-      WITH p, ins, reduce(total = 0.0, e IN ins | total + abs(e[1])) AS total
-      UNWIND ins AS e
-      WITH p, e[0] AS a, e[1] AS w, abs(e[1]) / total AS share
-      WHERE p.s * share >= $min_strength
-        AND (a IN starts OR (a:FeatureNode AND hop < $max_up))
-      RETURN {head: a, s: p.s * share, nodes: [a] + p.nodes, ws: [w] + p.ws}
+      WITH p, p.head.in_nodes AS srcs, p.head.in_weights AS ws
+      WITH p, srcs, ws, reduce(total = 0.0, w IN ws | total + abs(w)) AS total
+      UNWIND [i IN range(0, size(ws) - 1) WHERE abs(ws[i]) / total * p.s >= $min_strength] AS i
+      WITH p, srcs[i] AS j, ws[i] AS w, abs(ws[i]) / total AS share
+        WHERE hop < $max_up OR j IN start_idx
+      WITH p, j, w, share, nodes[j] AS a
+        WHERE j IN start_idx OR a:FeatureNode
+      RETURN {head: a, j: j, s: p.s * share, nodes: [a] + p.nodes, ws: [w] + p.ws}
     }] | {
-      open: [q IN nxt WHERE q.head:FeatureNode],
-      done: z.done + [q IN nxt WHERE q.head IN starts]
+      open: [q IN nxt WHERE NOT q.j IN start_idx],
+      done: z.done + [q IN nxt WHERE q.j IN start_idx]
     })
   ).done AS ups
   WHERE size(ups) > 0
 // Downstream: backward from the end logits to v, through features above v's layer; with one hop
 // left a head must be fed directly by v.
-WITH g, pr, v, ups,
+WITH g, pr, v, v_idx, v_layer, v_pos, nodes, ups,
   reduce(acc = {open: [e IN ends | {head: e, s: 1.0, nodes: [], ws: []}], done: []},
     hop IN range(1, CASE WHEN $max_down < 5 THEN $max_down ELSE 5 END) |
     reduce(z = acc, nxt IN [COLLECT {
       UNWIND acc.open AS p
-      WITH p, COLLECT { WITH p.head AS h MATCH (a)-[r:ATTR]->(h) RETURN [a, r.weight] } AS ins
-      WITH p, ins, reduce(total = 0.0, e IN ins | total + abs(e[1])) AS total
-      UNWIND ins AS e
-      WITH p, e[0] AS a, e[1] AS w, abs(e[1]) / total AS share
-      WHERE p.s * share >= $min_strength AND a.position >= v.position
-        AND (a = v OR (a:FeatureNode AND a.layer > v.layer AND hop < $max_down
-          AND (hop < $max_down - 1 OR a IN fed)))
+      WITH p, p.head.in_nodes AS srcs, p.head.in_weights AS ws
+      WITH p, srcs, ws, reduce(total = 0.0, w IN ws | total + abs(w)) AS total
+      UNWIND [i IN range(0, size(ws) - 1) WHERE abs(ws[i]) / total * p.s >= $min_strength] AS i
+      WITH p, srcs[i] AS j, ws[i] AS w, abs(ws[i]) / total AS share
+        WHERE hop < $max_down OR j = v_idx
+      WITH p, j, w, share, nodes[j] AS a
+        WHERE a.position >= v_pos AND (j = v_idx OR (a:FeatureNode AND a.layer > v_layer
+          AND (hop < $max_down - 1 OR v_idx IN a.in_nodes)))
       RETURN {head: a, s: p.s * share, nodes: [p.head] + p.nodes, ws: [w] + p.ws}
     }] | {
       open: [q IN nxt WHERE q.head <> v],

@@ -1,8 +1,8 @@
 // A feature's strongest inputs and outputs across the corpus, from the AGG_ATTR aggregates.
 //
-// AGG_ATTR holds, per ordered feature pair, the edge statistics over all complete graphs in which
-// both features are joined by an edge (n_graphs, sum_weight, mean_weight, max_abs_weight), so this
-// reads no per-graph data. Neighbours are ranked by |sum_weight| within each direction.
+// AGG_ATTR holds, per ordered feature pair, the edge statistics (n_graphs, sum_weight) over the
+// complete graphs in which both features are joined by an edge (all of them once the ingest run
+// has folded its graphs in, see docs/schema.md), so this reads no per-graph data. Neighbours are ranked by |sum_weight| within each direction.
 // @param feature str  The feature uid ("<transcoder>/<layer>/<index>").
 // @param limit int = 20  Most neighbours per direction.
 // @param min_graphs int = 1  Ignore pairs joined in fewer graphs than this.
@@ -12,8 +12,7 @@
 // @column layer  Its layer.
 // @column n_graphs  Graphs with an edge between the two.
 // @column sum_weight  Sum of the edge weights over those graphs.
-// @column mean_weight  Mean edge weight over those graphs.
-// @column max_abs_weight  Largest |weight| seen.
+// @column mean_weight  sum_weight / n_graphs.
 MATCH (f:Feature {uid: $feature})
 CALL (f) {
   MATCH (f)<-[a:AGG_ATTR]-(other:Feature)
@@ -33,6 +32,5 @@ RETURN
   other.layer AS layer,
   a.n_graphs AS n_graphs,
   a.sum_weight AS sum_weight,
-  a.mean_weight AS mean_weight,
-  a.max_abs_weight AS max_abs_weight
+  a.sum_weight / a.n_graphs AS mean_weight
 ORDER BY direction, abs(sum_weight) DESC

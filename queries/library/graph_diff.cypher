@@ -17,6 +17,8 @@
 // @column value_b  The same in graph B.
 // @column delta  value_b - value_a (absent counts as 0).
 CALL () {
+  // Per graph, the node keys are collected in idx order once; an edge, read from its target's
+  // inputs (in_nodes, in_weights), finds its source's key there by idx.
   UNWIND [['a', $graph_a], ['b', $graph_b]] AS side
   MATCH (g:Graph {uid: side[1]})-[:HAS_NODE]->(n)
     WHERE g.status = 'complete'
@@ -25,17 +27,17 @@ CALL () {
       WHEN 'logit' THEN 'logit:' + n.token
       WHEN 'token' THEN 'token:' + n.token + '@' + toString(n.position)
       ELSE 'error:' + toString(n.layer) + '@' + toString(n.position) END AS key
-  CALL (n, key) {
+    ORDER BY n.idx
+  WITH which, collect(n) AS nodes, collect(key) AS keys
+  UNWIND range(0, size(nodes) - 1) AS k
+  WITH which, keys, nodes[k] AS n, keys[k] AS key
+  CALL (keys, n, key) {
     RETURN 'node' AS item, key AS source_key, null AS target_key,
       coalesce(n.activation, n.probability) AS value
     UNION ALL
-    MATCH (n)-[r:ATTR]->(t)
-    RETURN 'edge' AS item, key AS source_key, CASE t.kind
-      WHEN 'feature' THEN t.feature_uid + '@' + toString(t.position)
-      WHEN 'logit' THEN 'logit:' + t.token
-      WHEN 'token' THEN 'token:' + t.token + '@' + toString(t.position)
-      ELSE 'error:' + toString(t.layer) + '@' + toString(t.position) END AS target_key,
-      r.weight AS value
+    WITH n.in_nodes AS srcs, n.in_weights AS ws
+    UNWIND range(0, size(ws) - 1) AS i
+    RETURN 'edge' AS item, keys[srcs[i]] AS source_key, key AS target_key, ws[i] AS value
   }
   RETURN which, item, source_key, target_key, value
 }

@@ -18,16 +18,21 @@ WITH COLLECT {
     WHERE $supernodes IS NULL OR s.name IN $supernodes
   RETURN [f.uid, s.name] ORDER BY s.name
 } AS members
-MATCH (g:Graph {uid: $graph})-[:HAS_NODE]->(a)
+// Each node's group, as [name, kind], is worked out once and collected in idx order; an edge, read
+// from its target's inputs (in_nodes, in_weights), finds its source's group there by idx.
+MATCH (g:Graph {uid: $graph})-[:HAS_NODE]->(n)
   WHERE g.status = 'complete'
-WITH members, a, a.feature_uid AS a_uid
-WITH members, a, head([m IN members WHERE m[0] = a_uid | m[1]]) AS sa
-MATCH (a)-[r:ATTR]->(b)
-WITH members, a, sa, r.weight AS w, b, b.feature_uid AS b_uid
-WITH a, sa, w, b, head([m IN members WHERE m[0] = b_uid | m[1]]) AS sb
-WITH coalesce(sa, a.node_id) AS source, coalesce(sb, b.node_id) AS target,
-  CASE WHEN sa IS NULL THEN a.kind ELSE 'supernode' END AS source_kind,
-  CASE WHEN sb IS NULL THEN b.kind ELSE 'supernode' END AS target_kind,
+WITH members, n, n.feature_uid AS uid
+WITH n, head([m IN members WHERE m[0] = uid | m[1]]) AS sn
+WITH n.in_nodes AS srcs, n.in_weights AS ws,
+  CASE WHEN sn IS NULL THEN [n.node_id, n.kind] ELSE [sn, 'supernode'] END AS grp
+  ORDER BY n.idx
+WITH collect([grp, srcs, ws]) AS rows, collect(grp) AS groups
+UNWIND rows AS b
+UNWIND range(0, size(b[2]) - 1) AS i
+WITH groups[b[1][i]] AS source_group, b[0] AS target_group, b[2][i] AS w
+WITH source_group[0] AS source, target_group[0] AS target,
+  source_group[1] AS source_kind, target_group[1] AS target_kind,
   sum(w) AS weight, count(*) AS n_edges
   WHERE source <> target
 WITH target, collect([source, source_kind, weight, n_edges]) AS inputs, target_kind,

@@ -42,16 +42,22 @@ WITH g, pr,
     MATCH (g)-[:HAS_NODE]->(x:LogitNode) WHERE x.token = coalesce($logit, pr.answer) RETURN x
   }] AS groups
   WHERE all(grp IN groups WHERE size(grp) > 0)
-WITH g, pr, groups, [i IN range(0, size(groups) - 2) | [
-    reduce(s = 0.0, w IN COLLECT {
-      UNWIND groups[i] AS a MATCH (a)-[r:ATTR]->(b) WHERE b IN groups[i + 1] RETURN r.weight
-    } | s + w),
-    reduce(s = 0.0, w IN COLLECT {
-      UNWIND groups[i + 1] AS b MATCH (a)-[r:ATTR]->(b) WHERE NOT a IN groups[i + 1]
-      RETURN r.weight
-    } | s + abs(w))
-  ]] AS hops
-  WHERE all(h IN hops WHERE h[0] <> 0.0)
+// Both sums of hop i come from the input lists (in_nodes, in_weights) of group i + 1, with the
+// groups as lists of idx: no source is looked up. A group without any input gives no row, so a
+// graph with fewer hops than groups - 1 has a hop without an edge.
+CALL (groups) {
+  WITH groups, [grp IN groups | [x IN grp | x.idx]] AS idx
+  UNWIND range(0, size(groups) - 2) AS i
+  UNWIND groups[i + 1] AS b
+  WITH idx, i, b.in_nodes AS srcs, b.in_weights AS ws
+  UNWIND range(0, size(ws) - 1) AS k
+  WITH i, sum(CASE WHEN srcs[k] IN idx[i] THEN ws[k] ELSE 0.0 END) AS weight,
+    sum(CASE WHEN srcs[k] IN idx[i + 1] THEN 0.0 ELSE abs(ws[k]) END) AS total
+    ORDER BY i
+  RETURN collect([weight, total]) AS hops
+}
+WITH g, pr, groups, hops
+  WHERE size(hops) = size(groups) - 1 AND all(h IN hops WHERE h[0] <> 0.0)
 WITH g, pr, groups, [h IN hops | h[0]] AS hop_weights, [h IN hops | abs(h[0]) / h[1]] AS hop_shares
 RETURN
   g.uid AS graph_uid,

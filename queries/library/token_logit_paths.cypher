@@ -35,21 +35,25 @@ MATCH (l:LogitNode {token: $logit})
   WHERE $graph IS NULL OR l.graph_uid = $graph
 MATCH (t:TokenNode {token: $token})
   WHERE t.graph_uid = l.graph_uid
-WITH l, collect(t) AS starts, min(t.position) AS min_pos
+WITH l, collect(t) AS starts, collect(t.idx) AS start_idx, min(t.position) AS min_pos
 MATCH (g:Graph {uid: l.graph_uid})
   WHERE g.status = 'complete'
     AND ($model IS NULL OR g.model_uid = $model)
     AND ($transcoder IS NULL OR g.transcoder_uid = $transcoder)
 MATCH (pr:Prompt {uid: g.prompt_uid})
   WHERE $tag IS NULL OR $tag IN pr.tags
-WITH g, pr, l, starts, min_pos,
-  COLLECT { UNWIND starts AS s MATCH (s)-[:ATTR]->(x:FeatureNode) RETURN DISTINCT x } AS fed
+// The graph's nodes, collected once in idx order, so that a source is nodes[idx]: half the time of
+// an index seek on (graph_uid, idx) per source (docs/queries.md).
+WITH g, pr, l, starts, start_idx, min_pos,
+  COLLECT { MATCH (g)-[:HAS_NODE]->(n) RETURN n ORDER BY n.idx } AS nodes
 // Backward beam: `open` holds partial paths ending (at their head) in a feature, `done` the paths
-// that reached a start token. One iteration per hop; each reads the head's incoming edges once.
-// `floor` is the strength a partial path needs: min_strength, or the per_graph-th best complete
-// path so far when higher. Position and label are read only for heads that may go on (a head in
-// `fed` is a feature at or after the token).
-WITH g, pr, l, starts, min_pos, fed,
+// that reached a start token. One iteration per hop; each reads the head's input lists
+// (in_nodes, in_weights) once, which gives the shares, and looks at a source node only if it is
+// strong enough to stay. `floor` is the strength a partial path needs: min_strength, or the
+// per_graph-th best complete path so far when higher. With no hop left only a start token will
+// do, which its idx tells; with one hop left a feature must be fed directly by a start token
+// (such a feature is at or after the token).
+WITH g, pr, l, starts, start_idx, min_pos, nodes,
   reduce(acc = {open: [{head: l, s: 1.0, nodes: [l], ws: [], shares: []}], done: []},
     hop IN range(1, CASE WHEN $max_hops < 6 THEN $max_hops ELSE 6 END) |
     reduce(z = acc, nxt IN [COLLECT {
@@ -60,13 +64,14 @@ WITH g, pr, l, starts, min_pos, fed,
       WITH CASE WHEN kth[0] > $min_strength THEN kth[0] ELSE $min_strength END AS floor
       UNWIND acc.open AS p
       WITH floor, p WHERE p.s >= floor
-      WITH floor, p, COLLECT { WITH p.head AS h MATCH (a)-[r:ATTR]->(h) RETURN [a, r.weight] } AS ins
-      WITH floor, p, ins, reduce(total = 0.0, e IN ins | total + abs(e[1])) AS total
-      UNWIND ins AS e
-      WITH floor, p, e[0] AS a, e[1] AS w, abs(e[1]) / total AS share
-      WHERE p.s * share >= floor
-        AND (a IN starts OR (hop < $max_hops AND CASE WHEN hop < $max_hops - 1
-          THEN a.position >= min_pos AND a:FeatureNode ELSE a IN fed END))
+      WITH floor, p, p.head.in_nodes AS srcs, p.head.in_weights AS ws
+      WITH floor, p, srcs, ws, reduce(total = 0.0, w IN ws | total + abs(w)) AS total
+      UNWIND [i IN range(0, size(ws) - 1) WHERE abs(ws[i]) / total * p.s >= floor] AS i
+      WITH p, srcs[i] AS j, ws[i] AS w, abs(ws[i]) / total AS share
+        WHERE hop < $max_hops OR j IN start_idx
+      WITH p, j, w, share, nodes[j] AS a
+        WHERE j IN start_idx OR (a:FeatureNode AND CASE WHEN hop < $max_hops - 1
+          THEN a.position >= min_pos ELSE any(k IN start_idx WHERE k IN a.in_nodes) END)
       RETURN {head: a, s: p.s * share, nodes: p.nodes + a, ws: p.ws + w, shares: p.shares + share}
     }] | {
       open: [q IN nxt WHERE NOT q.head IN starts],
