@@ -95,7 +95,10 @@ def ingest(
     recipe = ComputeRecipe(compute, model, transcoders, _settings(setting or []))
     _interrupt_on_sigterm()
     # No connectivity check: a worker may start before Neo4j and waits for it with backoff.
-    with connected(verify=False, max_transaction_retry_time=5.0) as driver:
+    # Notifications off: the end-of-run supernode refresh may name a label no graph has yet.
+    with connected(
+        verify=False, max_transaction_retry_time=5.0, notifications_min_severity="OFF"
+    ) as driver:
         where = f"Neo4j at {neo4j_uri()}"
         with_backoff(
             lambda: ensure_schema(driver, database_name()), "check the schema", where=where

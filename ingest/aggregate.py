@@ -301,38 +301,42 @@ class Aggregator:
             for s, t in zip(merged.pair_source, merged.pair_target, strict=True)
         ]
         existing: dict[int, str] = {}
-        for lo in range(0, len(keys), PAIRS_PER_STATEMENT):
-            chunk = keys[lo : lo + PAIRS_PER_STATEMENT]
-            existing.update((r["key"], r["id"]) for r in tx.run(EXISTING_PAIRS, keys=chunk))
-        update: dict[str, list] = {"ids": [], "w": [], "g": []}
-        create: dict[str, list] = {"s": [], "t": [], "k": [], "w": [], "g": []}
-        rows = zip(
-            merged.pair_source,
-            merged.pair_target,
-            keys,
-            merged.pair_sum,
-            merged.pair_graphs,
-            strict=True,
-        )
-        for source, target, key, weight, graphs in rows:
-            if key in existing:
-                for name, value in zip(
-                    ("ids", "w", "g"), (existing[key], weight, graphs), strict=True
-                ):
-                    update[name].append(value)
-            else:
-                for name, value in zip("stkwg", (source, target, key, weight, graphs), strict=True):
-                    create[name].append(value)
+        for chunk in _chunks({"keys": keys}):
+            existing.update((r["key"], r["id"]) for r in tx.run(EXISTING_PAIRS, **chunk))
+        old = [i for i, key in enumerate(keys) if key in existing]
+        new = [i for i, key in enumerate(keys) if key not in existing]
+
+        def pick(values: list, at: list[int]) -> list:
+            return [values[i] for i in at]
+
+        update = {
+            "ids": [existing[keys[i]] for i in old],
+            "w": pick(merged.pair_sum, old),
+            "g": pick(merged.pair_graphs, old),
+        }
+        create = {
+            "s": pick(merged.pair_source, new),
+            "t": pick(merged.pair_target, new),
+            "k": pick(keys, new),
+            "w": pick(merged.pair_sum, new),
+            "g": pick(merged.pair_graphs, new),
+        }
         for query, lists, extra in (
             (UPDATE_PAIRS, update, {}),
             (CREATE_PAIRS, create, {"fids": fids}),
         ):
-            for lo in range(0, len(lists["w"]), PAIRS_PER_STATEMENT):
-                chunk = {
-                    name: values[lo : lo + PAIRS_PER_STATEMENT] for name, values in lists.items()
-                }
+            for chunk in _chunks(lists):
                 n = tx.run(query, **chunk, **extra).single(strict=True)["n"]
                 check_count(n, len(chunk["w"]), "aggregate edges")
+
+
+def _chunks(lists: dict[str, list]) -> list[dict[str, list]]:
+    """Parallel lists cut into statements of at most PAIRS_PER_STATEMENT rows."""
+    size = len(next(iter(lists.values())))
+    return [
+        {name: values[lo : lo + PAIRS_PER_STATEMENT] for name, values in lists.items()}
+        for lo in range(0, size, PAIRS_PER_STATEMENT)
+    ]
 
 
 def _reached_row(record, new: dict[str, int]) -> dict[str, object]:
