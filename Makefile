@@ -17,9 +17,21 @@ TEST_ENV := CIRCUITMAP_HOME=$(CURDIR)/.circuitmap/test CIRCUITMAP_NEO4J_PORT=768
 endif
 
 .PHONY: venv system-deps lint db-start db-stop db-status test test-db-status test-db-stop demo bench \
-	peer-venv
+	peer-venv component
 
-venv: $(STAMP)
+venv: $(STAMP) component
+
+# The dashboard's client-side graph view (app/component): its JavaScript, d3 included, comes from
+# npm (package-lock.json pins it) and is bundled into dist/ (git-ignored). Rebuilt when a source,
+# package.json or the lock file is newer than the bundle.
+COMPONENT := app/component/frontend
+COMPONENT_JS := $(COMPONENT)/dist/graphview.js
+
+component: $(COMPONENT_JS)
+
+$(COMPONENT_JS): $(COMPONENT)/package.json $(COMPONENT)/package-lock.json $(wildcard $(COMPONENT)/src/*)
+	@command -v npm >/dev/null || { echo "error: npm not found: install Node.js 20 (the dashboard's graph view is built with it)" >&2; exit 1; }
+	cd $(COMPONENT) && npm ci --no-audit --no-fund && npm run build
 
 $(STAMP): pyproject.toml | system-deps
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11" >&2; exit 1; }

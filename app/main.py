@@ -5,12 +5,15 @@ import streamlit as st
 from app.ui.links import PAGES
 
 st.set_page_config(page_title="circuitmap", page_icon=":material/hub:", layout="wide")
+# Less empty space above each page, so that the graph view's chart starts above the fold.
+st.html("<style>.stMainBlockContainer{padding-top:2.2rem}</style>")
 
 page = st.navigation(
     {
         "Corpus": [
             st.Page(PAGES["overview"], title="Overview", icon=":material/dashboard:", default=True),
             st.Page(PAGES["prompts"], title="Prompts", icon=":material/list:"),
+            st.Page("views/corpus_circuit.py", title="Corpus circuit", icon=":material/schema:"),
         ],
         "Graphs": [
             st.Page(PAGES["graph"], title="Graph view", icon=":material/account_tree:"),

@@ -1,17 +1,20 @@
-"""Benchmark: how long the dashboard's graph view takes to render a pruned graph of ~2,000 nodes.
+"""Benchmark: how fast the dashboard's graph view answers in the browser, on real-sized graphs.
 
-Writes (once; the writer skips it afterwards) a synthetic graph of realistic shape with
---features feature nodes and --edges edges into the configured Neo4j, then prints:
-- server: the graph page's script run (AppTest), first run (database reads) and later runs
-  (cached graph) with a node selected;
-- figure: building the chart's Plotly figure (layout, traces) with a node selected, and the size
-  of the JSON spec the browser receives (what `st.plotly_chart` sends);
-- browser: in Debian's Chromium against `circuitmap dashboard`: a page load until the nodes are
-  drawn, and a click on a node until the chart shows it selected with its edges.
-Medians over --repeat runs. The machine's load average is printed with the figures, because on a
-shared machine it moves them most.
+Writes (once; the writer skips them afterwards) synthetic graphs of realistic shape into the
+configured Neo4j: by default one of ~700 nodes and 9,000 edges (a pruned real graph) and one of
+~1,500 nodes and 350,000 edges (an unpruned one). For each, against `circuitmap dashboard` in
+Debian's Chromium (1280x800), it prints medians over --repeat runs of:
+- page load: cold (the server reads the graph) and warm (a fresh tab of the same browser, the
+  graph cached on the server), until the graph component has drawn its nodes;
+- hover: from the mouse move onto a node until its hover card is painted;
+- click to selection: from the click until the node is drawn selected with its edges (in the
+  page, no server round trip);
+- state to URL: from the click until the selection is in the URL and the page script is done
+  (the round trip that persists it, off the interaction's path).
+Timings inside the page run from the input event's timestamp to the second animation frame after
+the change (the frame that shows it). The machine's load average is printed with the figures.
 
-    .venv/bin/python -m bench.dashboard [--features 1950] [--edges 40000] [--repeat 5]
+    .venv/bin/python -m bench.dashboard [--sizes 700:9000,1500:350000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -21,93 +24,111 @@ import os
 import statistics
 import time
 
-import plotly.io
-
-from app.data.graphs import load_graph
-from app.graphview.figure import ViewMarks, graph_figure
-from app.graphview.layout import layout
+from circuitmap.records import GraphRecord
 from circuitmap.synthetic import SyntheticConfig, synthetic_graph
-from db.connection import database_name, get_driver
+from db.connection import open_handle
 from db.schema import ensure_schema
 from ingest.corpus import PromptRecord
 from ingest.writer import GraphWriter
-from tests.app_fixtures import clear_app_caches, open_page
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, click_node, dashboard_server, open_graph_page
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DRAWN,
+    click_node,
+    dashboard_server,
+    hover_node,
+    open_graph_page,
+    wait_url,
+)
 
 PROMPT = "the capital of the state containing dallas is"
+VIEWPORT = {"width": 1280, "height": 800}
 
 
-def write_big_graph(n_features: int, n_edges: int) -> tuple[str, list[str], int]:
-    """(graph uid, three busy feature node ids, node count) of the benchmark graph."""
-    config = SyntheticConfig(n_features=n_features, n_edges=n_edges)
-    record = synthetic_graph(PROMPT, config, answer="austin")
-    with get_driver() as driver:
-        ensure_schema(driver)
-        prompt = PromptRecord(uid=f"bench-dashboard-{n_features}-{n_edges}", text=PROMPT)
-        uid = GraphWriter(driver, database_name()).write_graph(prompt, record).graph_uid
-    inputs = [t for t in record.edge_target.tolist() if record.nodes[t].kind == "feature"]
-    busiest = sorted(set(inputs), key=inputs.count, reverse=True)[:3]
-    return uid, [record.nodes[i].node_id for i in busiest], len(record.nodes)
+def sized_graph(n_nodes: int, n_edges: int) -> GraphRecord:
+    """A synthetic graph with about `n_nodes` nodes (features make up what tokens, errors and
+    logits leave) and `n_edges` edges."""
+    config = SyntheticConfig(n_features=n_nodes, n_edges=n_edges)
+    first = synthetic_graph(PROMPT, config, answer="austin")
+    others = len(first.nodes) - sum(n.kind == "feature" for n in first.nodes)
+    config = SyntheticConfig(n_features=max(1, n_nodes - others), n_edges=n_edges)
+    return synthetic_graph(PROMPT, config, answer="austin")
 
 
-def figure_cost(graph_uid: str, nodes: list[str], repeat: int) -> tuple[float, float]:
-    """(median seconds to lay out and build the figure, kB of its JSON spec)."""
-    bundle = load_graph(graph_uid)
-    times = []
+def write_graph(record: GraphRecord, name: str) -> str:
+    with open_handle() as handle:
+        ensure_schema(handle.driver, handle.database)
+        prompt = PromptRecord(uid=f"bench-dashboard-{name}", text=PROMPT)
+        return GraphWriter(handle).write_graph(prompt, record).graph_uid
+
+
+def busy_features(record: GraphRecord, n: int) -> list[str]:
+    """The `n` feature nodes with the most edges (their selection draws the most)."""
+    degree: dict[int, int] = {}
+    for s, t in zip(record.edge_source.tolist(), record.edge_target.tolist(), strict=True):
+        degree[s] = degree.get(s, 0) + 1
+        degree[t] = degree.get(t, 0) + 1
+    features = [i for i in degree if record.nodes[i].kind == "feature"]
+    return [record.nodes[i].node_id for i in sorted(features, key=degree.get, reverse=True)[:n]]
+
+
+def browser_times(context, url: str, uid: str, nodes: list[str], repeat: int) -> dict[str, float]:
+    """One browser context (its cache warm after the first load), a fresh tab per repeat."""
+    page = context.new_page()
+    cold = open_graph_page(page, url, uid)
+    page.close()
+    loads, hovers, clicks, persists = [], [], [], []
     for i in range(repeat):
+        page = context.new_page()
+        loads.append(open_graph_page(page, url, uid))
+        node = nodes[i % len(nodes)]
+        hovers.append(hover_node(page, node))
         start = time.perf_counter()
-        placed = layout(bundle.nodes, bundle.n_layers)
-        marks = ViewMarks(nodes[i % len(nodes)])
-        fig = graph_figure(placed, bundle.edges, bundle.n_layers, bundle.tokens, marks)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), len(plotly.io.to_json(fig, validate=False)) / 1e3
-
-
-def server_times(graph_uid: str, nodes: list[str], repeat: int) -> tuple[float, float]:
-    clear_app_caches()
-    start = time.perf_counter()
-    open_page("views/graph.py", graph=graph_uid)
-    first = time.perf_counter() - start
-    later = []
-    for i in range(repeat):
-        start = time.perf_counter()
-        at = open_page("views/graph.py", graph=graph_uid, sel=nodes[i % len(nodes)])
-        later.append(time.perf_counter() - start)
-        assert not at.exception, [e.value for e in at.exception]
-    return first, statistics.median(later)
-
-
-def browser_times(graph_uid: str, nodes: list[str], repeat: int) -> tuple[float, float, float]:
-    from playwright.sync_api import sync_playwright
-
-    with dashboard_server() as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        first = open_graph_page(page, url, graph_uid)  # cold: the server reads the graph
-        loads = [open_graph_page(page, url, graph_uid) for _ in range(repeat)]
-        clicks = [click_node(page, nodes[i % len(nodes)])[1] for i in range(repeat)]
-        browser.close()
-    return first, statistics.median(loads), statistics.median(clicks)
+        selected, seconds = click_node(page, node)
+        assert selected == node and page.evaluate(DRAWN)["edges"] > 0, "selection not drawn"
+        clicks.append(seconds)
+        wait_url(page, f"sel={node}")
+        persists.append(time.perf_counter() - start)
+        page.close()
+    return {
+        "cold load": cold,
+        "warm load": statistics.median(loads),
+        "hover": statistics.median(hovers),
+        "click to selection": statistics.median(clicks),
+        "state to URL": statistics.median(persists),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=int, default=1950)
-    parser.add_argument("--edges", type=int, default=40_000)
+    parser.add_argument("--sizes", default="700:9000,1500:350000", help="nodes:edges,...")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    uid, busy, n_nodes = write_big_graph(args.features, args.edges)
-    print(f"graph {uid}: {n_nodes:,} nodes, {args.edges:,} edges")
-    first, later = server_times(uid, busy, args.repeat)
-    print(f"server  first run {first:.2f} s   later runs (node selected) {later:.2f} s")
-    build, spec_kb = figure_cost(uid, busy, args.repeat)
-    print(f"figure  build {build * 1000:.0f} ms   spec {spec_kb:,.0f} kB")
-    if CHROMIUM.exists():
-        cold, load, click = browser_times(uid, busy, args.repeat)
-        print(f"browser cold load {cold:.2f} s   page load {load:.2f} s", end="   ")
-        print(f"click to selection {click:.2f} s")
-    else:
-        print("browser skipped: /usr/bin/chromium is missing")
+    if not CHROMIUM.exists():
+        raise SystemExit("/usr/bin/chromium is missing: `make system-deps` installs it")
+    graphs = []
+    for size in args.sizes.split(","):
+        n_nodes, n_edges = (int(v) for v in size.split(":"))
+        record = sized_graph(n_nodes, n_edges)
+        start = time.perf_counter()
+        uid = write_graph(record, f"{n_nodes}-{n_edges}")
+        print(
+            f"graph {uid}: {len(record.nodes):,} nodes, {len(record.edge_weight):,} edges "
+            f"(ready in {time.perf_counter() - start:.1f} s)"
+        )
+        graphs.append((uid, record))
+    from playwright.sync_api import sync_playwright
+
+    with dashboard_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT)
+        for uid, record in graphs:
+            times = browser_times(context, url, uid, busy_features(record, 3), args.repeat)
+            print(f"{len(record.nodes):,} nodes / {len(record.edge_weight):,} edges:")
+            for name, seconds in times.items():
+                unit = f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+                print(f"  {name:<20} {unit}")
+        browser.close()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

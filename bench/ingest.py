@@ -3,6 +3,8 @@
     .venv/bin/python -m bench.ingest                    # writer at ~10k and ~100k edges per graph,
                                                         # the synthetic worker, the demo worker
     .venv/bin/python -m bench.ingest --sizes 800x100000 --edges 500000 --writers 2
+    .venv/bin/python -m bench.ingest --writer-only --sizes 12x470,500x6000,1500x350000 \
+        --edges 350000 --writers 1 --batch 16    # demo-sized, real-sized and a large export
     .venv/bin/python -m bench.ingest --model DIR --transcoders DIR   # another model end to end
                                       (adds to that transcoder's feature aggregates: use a
                                        scratch database)
@@ -34,16 +36,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from neo4j import Driver
-
 from circuitmap.synthetic import SyntheticConfig, SyntheticGraphs, synthetic_prompts
 from db.config import load_settings
-from db.connection import database_name, get_driver
+from db.connection import Neo4jHandle, open_handle
 from db.schema import ensure_schema
 from ingest.aggregate import Aggregator, BackgroundFolder
 from ingest.compute import Computer, ComputeRecipe, InlineExecutor
 from ingest.corpus import Corpus, PromptRecord
-from ingest.worker import Worker, WorkerOptions
+from ingest.run import run_ingest
+from ingest.worker import WorkerOptions
 from ingest.writer import GraphWriter
 
 MODEL, TRANSCODER, CORPUS = "bench-model", "bench-clt", "bench"
@@ -140,22 +141,23 @@ def write_all(
 
 
 def bench_writer(
-    driver: Driver, size: str, budget: int, writers: int, agg: int, batch: int, offset: int
+    handle: Neo4jHandle, size: str, budget: int, writers: int, agg: int, batch: int, offset: int
 ) -> Figures:
     """Graphs of `size` worth `budget` edges, written while a folding thread folds them in, as
     the worker does; the clock stops when the last one is folded."""
     n_features, n_edges = (int(x) for x in size.split("x"))
     items = make_graphs(max(budget // n_edges, 2), n_features, n_edges, offset)
-    writer = GraphWriter(driver, database_name(), agg_pairs=agg)
+    writer = GraphWriter(handle, agg_pairs=agg)
     cpu0 = server_cpu_seconds()
     start = time.perf_counter()
-    folder = BackgroundFolder(Aggregator(driver, database_name())).start()
+    folder = BackgroundFolder(Aggregator(handle)).start()
     edges, seconds = write_all(writer, items, writers, batch, folder)
     folded = folder.finish()
     total = time.perf_counter() - start
     cpu1 = server_cpu_seconds()
     per_tx = max(len(t) for t in transactions(items, batch))
-    label = f"{n_features}/{n_edges:,}, pairs {agg}, {writers} writer(s), {per_tx}/tx"
+    nodes = sum(len(graph.nodes) for _, graph in items) / len(items)
+    label = f"{nodes:.0f} nodes/{n_edges:,}, pairs {agg}, {writers} writer(s), {per_tx}/tx"
     cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
     return Figures(label, len(items), edges, seconds, total, folded.seconds, cpu)
 
@@ -210,9 +212,9 @@ def run_worker(
         for i, text in enumerate(texts)
     ]
     options = WorkerOptions(batch_graphs=batch)
-    with get_driver() as driver:
+    with open_handle() as handle:
         executor = InlineExecutor(Computer(timed, computer.spec))
-        summary = Worker(driver, executor, database=database_name(), options=options).run(prompts)
+        summary = run_ingest(handle, executor, prompts, options=options).summary
     return WorkerFigures(
         label,
         summary.written,
@@ -254,7 +256,7 @@ def demo_recipe(model: str | None, transcoders: str | None) -> tuple[ComputeReci
     return recipe, [prompt.text for prompt in corpus]
 
 
-def clean_up(driver: Driver) -> None:
+def clean_up(handle: Neo4jHandle) -> None:
     """Delete the benchmark's prompts, graphs and catalog in small transactions."""
     steps = [
         "MATCH (:Prompt {corpus: $corpus})-[:HAS_GRAPH]->(g:Graph)"
@@ -270,7 +272,7 @@ def clean_up(driver: Driver) -> None:
         " OR (x:Transcoder AND x.uid = $transcoder)"
         " CALL (x) { DETACH DELETE x } IN TRANSACTIONS OF 1000 ROWS",
     ]
-    with driver.session(database=database_name(), notifications_min_severity="OFF") as session:
+    with handle.session() as session:
         for step in steps:
             session.run(step, model=MODEL, transcoder=TRANSCODER, corpus=CORPUS).consume()
 
@@ -289,16 +291,17 @@ def main() -> None:
     parser.add_argument("--model", help="model for the end-to-end run (else the built demo)")
     parser.add_argument("--transcoders", help="transcoders for the end-to-end run")
     parser.add_argument("--keep", action="store_true", help="keep what the benchmark wrote")
+    parser.add_argument("--writer-only", action="store_true", help="no end-to-end worker runs")
     args = parser.parse_args()
 
-    with get_driver() as driver:
-        ensure_schema(driver, database_name())
+    with open_handle() as handle:
+        ensure_schema(handle.driver, handle.database)
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         offset = int(time.time())
         # Plans cached and the server's JIT warm: a fresh server writes its first graphs 3x slower.
         warm = make_graphs(6, 300, 10_000, offset - 1)
-        write_all(GraphWriter(driver, database_name()), warm, 1)
-        Aggregator(driver, database_name()).fold_all()
+        write_all(GraphWriter(handle), warm, 1)
+        Aggregator(handle).fold_all()
         try:
             for size in args.sizes.split(","):
                 for agg in (int(a) for a in args.agg.split(",")):
@@ -306,9 +309,11 @@ def main() -> None:
                         for batch in (int(b) for b in args.batch.split(",")):
                             offset += 1
                             figures = bench_writer(
-                                driver, size, args.edges, writers, agg, batch, offset
+                                handle, size, args.edges, writers, agg, batch, offset
                             )
                             print(figures.line(), flush=True)
+            if args.writer_only:
+                return
             offset += 1
             settings = {"n_features": 500, "n_edges": 50_000}
             synthetic = ComputeRecipe("synthetic", MODEL, TRANSCODER, settings)
@@ -331,7 +336,7 @@ def main() -> None:
                 print(bench_worker(recipe, texts, label, batch, offset).line(), flush=True)
         finally:
             if not args.keep:
-                clean_up(driver)
+                clean_up(handle)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -22,10 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from neo4j import READ_ACCESS, Driver
-
 from circuitmap.synthetic import STATES, SyntheticConfig, SyntheticGraphs, synthetic_prompts
-from db.connection import database_name, get_driver
+from db.connection import Neo4jHandle, open_handle
 from db.schema import ensure_schema
 from ingest.aggregate import Aggregator
 from ingest.corpus import PromptRecord
@@ -34,17 +32,23 @@ from queries import saved, supernodes
 from queries.library import get_query
 from queries.runner import run_cypher, run_query
 
-# Features on the paths city token -> feature -> logit, counted once per path. Edges are stored
-# on their targets (docs/schema.md): a feature is fed by t when t.idx is among its inputs.
+# The forward question: features on the paths city token -> feature -> logit, counted once per
+# path (edges are ATTR relationships, docs/schema.md, so this expands from the token).
 CITY_FEATURES = """
-MATCH (t:TokenNode {token: $city})
-MATCH (:Graph {uid: t.graph_uid})-[:HAS_NODE]->(l:LogitNode)
-WITH t, collect(l.in_nodes) AS logit_inputs
-MATCH (:Graph {uid: t.graph_uid})-[:HAS_NODE]->(n:FeatureNode)
-  WHERE t.idx IN n.in_nodes
-WITH n, size([inputs IN logit_inputs WHERE n.idx IN inputs]) AS paths
-  WHERE paths > 0
-RETURN n.feature_uid AS feature_uid, sum(paths) AS n ORDER BY n DESC, feature_uid LIMIT 20
+MATCH (:TokenNode {token: $city})-[:ATTR]->(n:FeatureNode)-[:ATTR]->(:LogitNode)
+RETURN n.feature_uid AS feature_uid, count(*) AS n ORDER BY n DESC, feature_uid LIMIT 20
+"""
+DONE_PROMPTS = """
+MATCH (p:Prompt)-[:HAS_GRAPH]->(g:Graph {status: 'complete'}) WHERE p.uid IN $uids
+RETURN collect(p.uid) AS done
+"""
+TWO_HOP_GRAPHS = """
+MATCH (p:Prompt)-[:HAS_GRAPH]->(g:Graph {status: 'complete'}) WHERE 'two-hop' IN p.tags
+RETURN g.uid AS uid, p.text AS text, p.answer AS answer ORDER BY g.uid LIMIT 200
+"""
+FREQUENT_FEATURES = """
+MATCH (f:Feature) WHERE f.n_graphs IS NOT NULL
+RETURN f.uid AS uid ORDER BY f.n_graphs DESC, f.uid LIMIT 50
 """
 PAIRS = [(city, capital) for capital, cities in STATES.values() for city in cities]
 
@@ -57,21 +61,17 @@ class Case:
     target_ms: float | None = None
 
 
-def ensure_corpus(driver: Driver, n_graphs: int, config: SyntheticConfig, seed: int) -> None:
+def ensure_corpus(handle: Neo4jHandle, n_graphs: int, config: SyntheticConfig, seed: int) -> None:
     """Write the synthetic corpus; graphs already complete are left as they are."""
     rows = synthetic_prompts(n_graphs, seed=seed)
-    records, _, _ = driver.execute_query(
-        "MATCH (p:Prompt)-[:HAS_GRAPH]->(g:Graph {status: 'complete'}) WHERE p.uid IN $uids "
-        "RETURN collect(p.uid) AS done",
-        uids=[r["id"] for r in rows],
-    )
+    records = handle.read(DONE_PROMPTS, {"uids": [r["id"] for r in rows]})
     done = set(records[0]["done"])
     todo = [r for r in rows if r["id"] not in done]
     if not todo:
         print(f"corpus: {n_graphs} graphs already written")
         return
     compute = SyntheticGraphs(config=config, answers={r["text"]: r["answer"] for r in rows})
-    writer = GraphWriter(driver)
+    writer = GraphWriter(handle)
     start, edges = time.perf_counter(), 0
     for i, row in enumerate(todo, 1):
         graph = compute(row["text"])
@@ -82,35 +82,19 @@ def ensure_corpus(driver: Driver, n_graphs: int, config: SyntheticConfig, seed: 
             print(f"  wrote {i}/{len(todo)} graphs ({rate:.1f} graphs/s, {edges:,} edges)")
 
 
-def corpus_facts(driver: Driver) -> dict[str, object]:
+def corpus_facts(handle: Neo4jHandle) -> dict[str, object]:
     """Real parameter values: graphs of two-hop prompts, frequent features, a supernode."""
-    two_hop = run_cypher(
-        driver,
-        "MATCH (p:Prompt)-[:HAS_GRAPH]->(g:Graph {status: 'complete'}) WHERE 'two-hop' IN p.tags "
-        "RETURN g.uid AS uid, p.text AS text, p.answer AS answer ORDER BY g.uid LIMIT 200",
-        row_cap=0,
-        check=False,
-    ).frame
-    frequent = (
-        run_cypher(
-            driver,
-            "MATCH (f:Feature) WHERE f.n_graphs IS NOT NULL "
-            "RETURN f.uid AS uid ORDER BY f.n_graphs DESC, f.uid LIMIT 50",
-            row_cap=0,
-            check=False,
-        )
-        .frame["uid"]
-        .tolist()
-    )
-    city_features = saved.get_saved(driver, "bench-city-features")
+    two_hop = run_cypher(handle, TWO_HOP_GRAPHS, row_cap=0, check=False).frame
+    frequent = run_cypher(handle, FREQUENT_FEATURES, row_cap=0, check=False).frame["uid"].tolist()
+    city_features = saved.get_saved(handle, "bench-city-features")
     if city_features is None:
-        saved.save_query(driver, "bench-city-features", CITY_FEATURES, "", {"city": "dallas"})
+        saved.save_query(handle, "bench-city-features", CITY_FEATURES, "", {"city": "dallas"})
     elif city_features.cypher != CITY_FEATURES:  # saved by an older bench on this corpus
-        saved.update_query(driver, "bench-city-features", cypher=CITY_FEATURES)
-    if supernodes.get_supernode(driver, "bench-dallas") is None:
-        supernodes.create_supernode(driver, "bench-dallas", query_name="bench-city-features")
-    if supernodes.get_supernode(driver, "bench-frequent") is None:
-        supernodes.create_supernode(driver, "bench-frequent", members=frequent[:10])
+        saved.update_query(handle, "bench-city-features", cypher=CITY_FEATURES)
+    if supernodes.get_supernode(handle, "bench-dallas") is None:
+        supernodes.create_supernode(handle, "bench-dallas", query_name="bench-city-features")
+    if supernodes.get_supernode(handle, "bench-frequent") is None:
+        supernodes.create_supernode(handle, "bench-frequent", members=frequent[:10])
     return {"two_hop": two_hop, "frequent": frequent}
 
 
@@ -154,7 +138,6 @@ def cases(facts: dict[str, object]) -> list[Case]:
             lambda i: {"graph_a": one(i)["graph"], "graph_b": one(i + 1)["graph"]},
         ),
         Case("corpus_stats", "whole corpus", lambda i: {}),
-        Case("supernode_collapsed_graph", "one graph", graph),
         Case(
             "supernode_paths",
             "corpus, [bench-dallas]",
@@ -172,21 +155,21 @@ def cases(facts: dict[str, object]) -> list[Case]:
     ]
 
 
-def measure(driver: Driver, case: Case, repeats: int) -> tuple[list[float], int]:
-    run_query(driver, case.query, case.params(0), row_cap=0)  # warm-up: plan compiled and cached
+def measure(handle: Neo4jHandle, case: Case, repeats: int) -> tuple[list[float], int]:
+    run_query(handle, case.query, case.params(0), row_cap=0)  # warm-up: plan compiled and cached
     times, rows = [], []
     for i in range(repeats):
         start = time.perf_counter()
-        result = run_query(driver, case.query, case.params(i), row_cap=0)
+        result = run_query(handle, case.query, case.params(i), row_cap=0)
         times.append((time.perf_counter() - start) * 1000)
         rows.append(len(result.frame))
     return times, int(statistics.median(rows))
 
 
-def db_hits(driver: Driver, case: Case) -> int:
+def db_hits(handle: Neo4jHandle, case: Case) -> int:
     """Database hits of the case's first parameters, from PROFILE (the server's own count)."""
     query = get_query(case.query)
-    with driver.session(database=database_name(), default_access_mode=READ_ACCESS) as session:
+    with handle.session(read=True) as session:
         result = session.run("PROFILE " + query.cypher, query.bind(case.params(0)))
         # Pulled, not discarded: for some plans (an aggregation, then UNWIND and ORDER BY) the
         # server has no profile of a result that was never materialised.
@@ -215,17 +198,17 @@ def main() -> None:
     parser.add_argument("--only", help="run only the cases of this query")
     args = parser.parse_args()
 
-    with get_driver(notifications_min_severity="OFF") as driver:
-        ensure_schema(driver)
+    with open_handle() as handle:
+        ensure_schema(handle.driver, handle.database)
         config = SyntheticConfig(n_features=args.features, n_edges=args.edges, seed=args.seed)
-        ensure_corpus(driver, args.graphs, config, args.seed)
+        ensure_corpus(handle, args.graphs, config, args.seed)
         # As an ingest run ends: the aggregates count every graph (corpus_facts ranks by them).
-        Aggregator(driver).fold_all()
-        facts = corpus_facts(driver)
+        Aggregator(handle).fold_all()
+        facts = corpus_facts(handle)
         start = time.perf_counter()
-        refreshed = supernodes.refresh_all_supernodes(driver)
+        refreshed = supernodes.refresh_all_supernodes(handle)
         refresh_ms = (time.perf_counter() - start) * 1000
-        stats = run_query(driver, "corpus_stats").frame
+        stats = run_query(handle, "corpus_stats").frame
         graphs, edges = int(stats["graphs_complete"].sum()), int(stats["edges"].sum())
         print(
             f"database: {graphs} complete graphs, {edges:,} edges; load average "
@@ -240,8 +223,8 @@ def main() -> None:
         for case in cases(facts):
             if args.only and case.query != args.only:
                 continue
-            times, rows = measure(driver, case, args.repeats)
-            hits = db_hits(driver, case)
+            times, rows = measure(handle, case, args.repeats)
+            hits = db_hits(handle, case)
             p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
             verdict = ""
             if case.target_ms is not None:

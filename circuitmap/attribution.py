@@ -38,7 +38,13 @@ from circuitmap.replacement import PromptRun, ReplacementModel
 
 @dataclass
 class AttributionGraph:
-    """An unpruned attribution graph (tensors on CPU)."""
+    """An unpruned attribution graph (tensors on CPU).
+
+    Only feature and logit nodes have inputs, so the graph is stored as their rows of the
+    adjacency matrix, `rows [k + m, N]`: the k feature nodes' rows, then the m logit nodes'
+    (`row_nodes` maps a row to its node). `adjacency` builds the dense `[N, N]` matrix on
+    demand; error and token rows would be zeros, and N grows with layers x tokens, so long
+    prompts never form it."""
 
     input_ids: torch.Tensor  # [n]
     active_features: torch.Tensor  # [K, 3] (layer, position, index) of every active feature
@@ -46,7 +52,7 @@ class AttributionGraph:
     selected_features: torch.Tensor  # [k] indices into active_features: the feature nodes
     logit_tokens: torch.Tensor  # [m] token ids of the logit nodes
     logit_probabilities: torch.Tensor  # [m]
-    adjacency: torch.Tensor  # [N, N] float32, [target, source]
+    rows: torch.Tensor  # [k + m, N] float32, [target row, source node]
     n_layers: int
 
     @property
@@ -76,6 +82,19 @@ class AttributionGraph:
     @property
     def n_nodes(self) -> int:
         return self.logit_offset + self.n_logits
+
+    @property
+    def row_nodes(self) -> torch.Tensor:
+        """[k + m] the node of each row of `rows`."""
+        logits = torch.arange(self.logit_offset, self.n_nodes)
+        return torch.cat([torch.arange(self.n_features), logits])
+
+    @property
+    def adjacency(self) -> torch.Tensor:
+        """The dense adjacency matrix [N, N] float32, [target, source] (a new tensor)."""
+        dense = torch.zeros(self.n_nodes, self.n_nodes)
+        dense[self.row_nodes] = self.rows
+        return dense
 
     def logit_weights(self) -> torch.Tensor:
         """[N] the logit probabilities on the logit nodes, zero elsewhere."""
@@ -126,7 +145,10 @@ class DirectEffects:
     def __init__(self, rm: ReplacementModel, run: PromptRun, features: torch.Tensor, values):
         a, tc = rm.adapter, rm.transcoder
         self.n_layers, self.n_pos = a.n_layers, run.n_pos
-        self.dtype, self.device = a.dtype, a.device
+        # Pull-backs are summed in float32 whatever the model's dtype (residual stream, norms,
+        # scores); the big products (attention OV, decoder scores) run in the weights' own dtype
+        # (bfloat16 matmuls are several times faster) with float32 results added up.
+        self.dtype, self.device = torch.float32, a.device
         n, L = self.n_pos, self.n_layers
         self.n_features = int(features.shape[0])
         self.error_offset = self.n_features
@@ -193,7 +215,8 @@ class DirectEffects:
             cols = torch.cat([torch.nonzero(layer == s).flatten() for s in writers])
             vec = torch.cat(  # the writers' decoder vectors into layer m, times activations
                 [
-                    tc.W_dec[s][index[s], m - tc.output_layers(s).start] * scale[s][:, None]
+                    tc.decoder_vectors(s, index[s], m - tc.output_layers(s).start)
+                    * scale[s][:, None]
                     for s in writers
                 ]
             ).detach()
@@ -204,7 +227,7 @@ class DirectEffects:
             per_pos = -(-counts // width)
             rank = torch.arange(len(cols)) - (counts.cumsum(0) - counts)[pos[cols]]
             chunk = (per_pos.cumsum(0) - per_pos)[pos[cols]] + rank // width
-            opts = {"dtype": self.dtype, "device": self.device}
+            opts = {"dtype": tc.dtype, "device": self.device}
             dec = torch.zeros(int(per_pos.sum()), width, self.d_model, **opts)
             dec[chunk.to(self.device), (rank % width).to(self.device)] = vec.to(**opts)
             first_row = self.row_of.cpu()[cols][rank % width == 0]  # each chunk's first row
@@ -259,7 +282,8 @@ class DirectEffects:
                 g_attn = _transpose(self.post_attn_norm[layer], g)
                 w_v, w_o = self.ov[layer]
                 pattern = self.patterns[layer][:, :n_used, :n_used]
-                g = g + self.attn_norm[layer].transpose(ov_transpose(pattern, w_v, w_o, g_attn))
+                g_ov = ov_transpose(pattern, w_v, w_o, g_attn.to(w_o.dtype)).to(self.dtype)
+                g = g + self.attn_norm[layer].transpose(g_ov)
         tok = self.token_offset
         result[:, tok : tok + n_used] = (g * self.tokens[:n_used]).sum(-1)
         result[:, : self.n_features] = scores[self.row_of].T
@@ -278,7 +302,7 @@ class DirectEffects:
         c = self.chunks[m]
         n_chunks = int(torch.searchsorted(c.positions, n_used))  # chunks this batch reaches
         g_chunks = g_site.permute(1, 2, 0)[c.positions[:n_chunks]]  # [chunks, d, B]
-        product = torch.bmm(c.decoders[:n_chunks], g_chunks)  # [chunks, width, B]
+        product = torch.bmm(c.decoders[:n_chunks], g_chunks.to(c.decoders.dtype))  # [chunks, w, B]
         scores.index_add_(0, c.rows[: n_chunks * c.width], product.view(-1, B).to(scores.dtype))
 
 
@@ -292,8 +316,20 @@ def logit_targets(
     cutoff = int(torch.searchsorted(torch.cumsum(top_p, 0), desired_logit_prob)) + 1
     ids = top_ids[:cutoff]
     w_u = rm.adapter.W_U
-    vectors = w_u[:, ids].T - w_u.mean(dim=1)
+    vectors = w_u[:, ids].T.float() - _column_mean(w_u)
     return ids.cpu(), top_p[:cutoff].cpu(), vectors
+
+
+def _column_mean(w: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+    """Mean over columns in float32: directly for a float32 matrix, else summed in float32 over
+    column chunks (a 256k-token vocabulary in bfloat16 would lose digits, and one float32 copy of
+    it is gigabytes)."""
+    if w.dtype == torch.float32:
+        return w.mean(dim=1)
+    total = torch.zeros(w.shape[0], device=w.device)
+    for start in range(0, w.shape[1], chunk):
+        total += w[:, start : start + chunk].float().sum(dim=1)
+    return total / w.shape[1]
 
 
 @torch.no_grad()
@@ -320,7 +356,7 @@ def attribute(
     features = run.activations.nonzero()  # [K, 3] layer-major, then position, then index
     values = run.activations[tuple(features.T)]
     effects = DirectEffects(rm, run, features, values)
-    encoders = rm.transcoder.W_enc[features[:, 0], features[:, 2]]
+    encoders = rm.transcoder.encoder_rows(features[:, 0], features[:, 2])
     tokens, probs, logit_vecs = logit_targets(rm, run, max_n_logits, desired_logit_prob)
     K, m = int(features.shape[0]), int(tokens.shape[0])
     k = K if max_feature_nodes is None else min(max_feature_nodes, K)
@@ -333,10 +369,10 @@ def attribute(
             effects.rows(layers[b], positions[b], vectors[b], out=dest[b])
 
     logits = (torch.full((m,), L), torch.full((m,), n - 1), logit_vecs)
-    if k == K:  # every feature is a node: rows go straight into the adjacency matrix
-        adjacency = torch.zeros(n_nodes, n_nodes)
-        compute_into(adjacency[-m:], *logits)
-        compute_into(adjacency[:K], features[:, 0].cpu(), features[:, 1].cpu(), encoders)
+    if k == K:  # every feature is a node: rows go straight into the graph's rows
+        graph_rows = torch.zeros(k + m, n_nodes)
+        compute_into(graph_rows[k:], *logits)
+        compute_into(graph_rows[:K], features[:, 0].cpu(), features[:, 1].cpu(), encoders)
         selected = torch.arange(K)
     else:
         rows = torch.zeros(m + k, n_cols)  # logits, then features in the order visited
@@ -351,11 +387,12 @@ def attribute(
             visit = torch.cat([visit, chunk])
         selected, order = visit.sort()
         keep = torch.cat([selected, torch.arange(K, n_cols)])
-        adjacency = torch.zeros(n_nodes, n_nodes)
-        adjacency[-m:, : len(keep)] = rows[:m, keep]
+        graph_rows = torch.zeros(k + m, n_nodes)
+        graph_rows[k:, : len(keep)] = rows[:m, keep]
         for i in range(0, k, 1024):  # in slices, to hold no second copy of the rows
             j = min(i + 1024, k)
-            adjacency[i:j, : len(keep)] = rows[m + order[i:j]][:, keep]
+            graph_rows[i:j, : len(keep)] = rows[m + order[i:j]][:, keep]
+        del rows
     return AttributionGraph(
         input_ids=run.input_ids,
         active_features=features.cpu(),
@@ -363,7 +400,7 @@ def attribute(
         selected_features=selected,
         logit_tokens=tokens,
         logit_probabilities=probs,
-        adjacency=adjacency,
+        rows=graph_rows,
         n_layers=L,
     )
 

@@ -67,7 +67,7 @@ def intervene(
     by_layer: dict[int, list[Intervention]] = defaultdict(list)
     for iv in interventions:
         by_layer[iv.layer].append(iv)
-    pending = torch.zeros(L, n, a.d_model, dtype=tc.W_enc.dtype, device=a.device)
+    pending = torch.zeros(L, n, a.d_model, dtype=tc.dtype, device=a.device)
     pre_acts, acts = [], []
 
     def on_input(layer: int, x: torch.Tensor) -> None:
@@ -99,3 +99,46 @@ def intervene(
         rm.site_hooks(hooks, on_input, on_output, frozen_scales=run if frozen_norms else None)
         logits = rm.model(run.input_ids[None].to(a.device)).logits[0]
     return InterventionResult(logits, torch.stack(acts), torch.stack(pre_acts))
+
+
+# ---- supernode interventions: a group of features at once, across prompts -----------------------
+
+FeatureKey = tuple[int, int]  # (layer, index)
+DonorKey = tuple[int, int, int]  # (layer, index, position counted from the prompt's end: -1 last)
+
+
+def donor_activations(runs: list[PromptRun], features: set[FeatureKey]) -> dict[DonorKey, float]:
+    """Each feature's mean activation at each position counted from the end, over the `runs`
+    (donor prompts) where it is active there: what a swap injects into other prompts."""
+    sums: dict[DonorKey, float] = defaultdict(float)
+    counts: dict[DonorKey, int] = defaultdict(int)
+    for run in runs:
+        for layer, pos, index in run.activations.nonzero().tolist():
+            if (layer, index) in features:
+                key = (layer, index, pos - run.n_pos)
+                sums[key] += float(run.activations[layer, pos, index])
+                counts[key] += 1
+    return {key: sums[key] / counts[key] for key in sums}
+
+
+def group_interventions(
+    run: PromptRun,
+    features: set[FeatureKey],
+    *,
+    scale: float = 0.0,
+    inject: dict[DonorKey, float] | None = None,
+) -> list[Intervention]:
+    """Scale every active instance of `features` in `run` by `scale` (0 removes them), and set
+    each `inject` feature to its donor activation at its position counted from the end, whether
+    or not it is active in this prompt (a swap: remove one group, inject another)."""
+    interventions = [
+        Intervention(layer, pos, index, scale=scale)
+        for layer, pos, index in run.activations.nonzero().tolist()
+        if (layer, index) in features
+    ]
+    taken = {(iv.layer, iv.position, iv.feature) for iv in interventions}
+    for (layer, index, offset), value in sorted((inject or {}).items()):
+        pos = run.n_pos + offset
+        if pos >= 1 and (layer, pos, index) not in taken:  # position 0 holds no features
+            interventions.append(Intervention(layer, pos, index, value=value))
+    return interventions

@@ -21,7 +21,8 @@ from torch import nn
 
 from circuitmap import __version__
 from circuitmap.attribution import AttributionGraph, attribute
-from circuitmap.models import load_model, resolve_dtype, tokenize
+from circuitmap.memory import GIB, MemoryEstimate, available_bytes, check, estimate
+from circuitmap.models import load_model, load_tokenizer, resolve_dtype, tokenize
 from circuitmap.pruning import PruneResult, prune
 from circuitmap.records import (
     GraphRecord,
@@ -47,10 +48,24 @@ class GraphSettings:
     edge_threshold: float = 0.98
     dtype: str = "float32"
     device: str = "cpu"
+    # Machine-side settings (they do not change the graph): how transcoders are loaded (auto:
+    # left on disk and read as needed when large) and the memory a graph may take (None: what
+    # is free). They enter `to_dict` (the graph's recorded settings) only when not at their
+    # defaults.
+    transcoder_loading: str = "auto"
+    memory_limit_gb: float | None = None
 
     def __post_init__(self) -> None:
         resolve_dtype(self.dtype)
         checks = [
+            (
+                self.transcoder_loading in TRANSCODER_LOADING,
+                f"transcoder_loading must be one of {', '.join(TRANSCODER_LOADING)}",
+            ),
+            (
+                self.memory_limit_gb is None or self.memory_limit_gb > 0,
+                "memory_limit_gb must be positive",
+            ),
             (self.max_n_logits >= 1, "max_n_logits must be at least 1"),
             (0 < self.desired_logit_prob <= 1, "desired_logit_prob must be in (0, 1]"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
@@ -66,7 +81,24 @@ class GraphSettings:
                 raise ValueError(message)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        for name, default in _MACHINE_DEFAULTS.items():
+            if data[name] == default:
+                del data[name]
+        return data
+
+    @property
+    def lazy(self) -> bool | None:
+        return TRANSCODER_LOADING[self.transcoder_loading]
+
+    def memory_limit_bytes(self) -> int:
+        if self.memory_limit_gb is not None:
+            return int(self.memory_limit_gb * GIB)
+        return available_bytes(self.device)
+
+
+TRANSCODER_LOADING = {"auto": None, "eager": False, "lazy": True}
+_MACHINE_DEFAULTS = {"transcoder_loading": "auto", "memory_limit_gb": None}
 
 
 @dataclass
@@ -94,13 +126,12 @@ class GraphBuilder:
         sources: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings or GraphSettings()
+        check_device(self.settings.device)
         dtype = resolve_dtype(self.settings.dtype)
         model = model.to(self.settings.device, dtype).eval()
         transcoder = transcoder.to(self.settings.device, dtype)
         if tokenizer is None:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(model.name_or_path)
+            tokenizer = load_tokenizer(model.name_or_path)
         self.tokenizer = tokenizer
         self.rm = ReplacementModel(model, transcoder)
         self.model_name = model_name or model_identity(str(model.name_or_path))
@@ -113,8 +144,9 @@ class GraphBuilder:
         cls, model: str, transcoder: str, settings: GraphSettings | None = None
     ) -> GraphBuilder:
         settings = settings or GraphSettings()
+        check_device(settings.device)
         hf_model, tokenizer = load_model(model, settings.device, settings.dtype)
-        tc = load_transcoder(transcoder)
+        tc = load_transcoder(transcoder, settings.device, settings.dtype, lazy=settings.lazy)
         return cls(
             hf_model, tc, settings, tokenizer=tokenizer,
             transcoder_name=tc.config.name or Path(transcoder).resolve().name,
@@ -137,6 +169,9 @@ class GraphBuilder:
         s = self.settings
         start = time.perf_counter()
         ids = self.tokenize(prompt)
+        self.check_memory(len(ids), n_active_features=0)  # the forward pass and its record
+        run = self.rm.run(ids)
+        self.check_memory(len(ids), n_active_features=int(run.activations.count_nonzero()))
         graph = attribute(
             self.rm,
             ids,
@@ -144,12 +179,36 @@ class GraphBuilder:
             desired_logit_prob=s.desired_logit_prob,
             batch_size=s.batch_size,
             max_feature_nodes=s.max_feature_nodes,
+            run=run,
         )
+        del run
         pruned = prune(graph, s.node_threshold, s.edge_threshold)
         record = self._record(prompt, graph, pruned)
         seconds = time.perf_counter() - start
         record.metadata["seconds"] = round(seconds, 4)
         return GraphResult(record, graph, pruned, seconds)
+
+    def check_memory(self, n_tokens: int, n_active_features: int | None) -> MemoryEstimate:
+        """The graph's memory estimate; raises `MemoryBudgetError` (saying what to change) when
+        it exceeds the settings' limit or, without one, the memory free now."""
+        s = self.settings
+        need = estimate(
+            self.rm,
+            n_tokens,
+            batch_size=s.batch_size,
+            max_feature_nodes=s.max_feature_nodes,
+            max_n_logits=s.max_n_logits,
+            n_active_features=n_active_features,
+        )
+        limit = s.memory_limit_bytes()
+        check(
+            need,
+            limit,
+            max_feature_nodes=s.max_feature_nodes,
+            dtype=s.dtype,
+            batch_size=s.batch_size,
+        )
+        return need
 
     def _record(self, prompt: str, graph: AttributionGraph, pruned: PruneResult) -> GraphRecord:
         L, n = graph.n_layers, graph.n_pos
@@ -190,8 +249,8 @@ class GraphBuilder:
         kept = pruned.node_mask.nonzero().flatten()
         position = torch.full((graph.n_nodes,), -1, dtype=torch.long)
         position[kept] = torch.arange(len(kept))
-        targets, sources = pruned.edge_mask.nonzero(as_tuple=True)
-        weights = graph.adjacency[targets, sources]
+        rows, targets, sources = pruned.edges()
+        weights = graph.rows[rows, sources]
         s = self.settings
         return GraphRecord(
             prompt=prompt,
@@ -214,10 +273,22 @@ class GraphBuilder:
                 "model_family": self.rm.adapter.family,
                 "n_active_features": int(graph.active_features.shape[0]),
                 "n_nodes_unpruned": graph.n_nodes,
-                "n_edges_unpruned": int(torch.count_nonzero(graph.adjacency)),
+                "n_edges_unpruned": int(torch.count_nonzero(graph.rows)),
                 **self.sources,
             },
         )
+
+
+def check_device(device: str) -> None:
+    """A one-line error for a device this machine does not have (before anything is loaded)."""
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        kind = device
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but no CUDA device is available")
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r}: use cpu or cuda (cuda:N)")
 
 
 def model_identity(name_or_path: str) -> str:

@@ -123,7 +123,7 @@ class ReplacementModel:
         site_out = torch.stack([seen[("out", i)][1][0] for i in layers])
         acts = self._encode(site_in)
         tc = self.transcoder
-        recon = tc.decode(acts, site_in.to(tc.W_enc.dtype) if tc.W_skip is not None else None)
+        recon = tc.decode(acts, site_in.to(tc.dtype) if tc.W_skip is not None else None)
         return PromptRun(
             input_ids=input_ids.cpu(),
             logits=logits,
@@ -151,7 +151,7 @@ class ReplacementModel:
 
     def _encode(self, site_in: torch.Tensor) -> torch.Tensor:
         tc = self.transcoder
-        acts = tc.encode(site_in.to(tc.W_enc.dtype))
+        acts = tc.encode(site_in.to(tc.dtype))
         if self.zero_first_position:
             acts[:, 0] = 0
         return acts
@@ -160,7 +160,7 @@ class ReplacementModel:
         """(pre-activations, activations) [n, F] of one layer's features for site values x [n, d]
         (position 0 zeroed if asked)."""
         tc = self.transcoder
-        pre = x.to(tc.W_enc.dtype) @ tc.W_enc[layer].T + tc.b_enc[layer]
+        pre = tc.layer_pre_activations(x, layer)
         # `activate` works on all layers at once; give it this layer's pre-activations everywhere.
         acts = tc.activate(pre.expand(tc.n_layers, *pre.shape))[layer]
         if self.zero_first_position:
@@ -174,7 +174,7 @@ class ReplacementModel:
         out = tc.b_dec[layer].expand(acts[0].shape[0], -1)
         for source in range(layer + 1):
             if layer in tc.output_layers(source):
-                out = out + acts[source] @ tc.W_dec[source][:, layer - source]
+                out = out + tc.decode_contribution(acts[source], source, layer)
         return out
 
     def skip(self, x: torch.Tensor, layer: int) -> torch.Tensor:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from neo4j import Driver
+    from db.connection import Neo4jHandle
 
 errors = Console(stderr=True)
 
@@ -27,8 +27,9 @@ def fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def connected(verify: bool = True, schema: bool = True, **config: Any) -> Iterator[Driver]:
-    """A driver from the environment (`config` goes to the driver), closed afterwards.
+def connected(verify: bool = True, schema: bool = True, **config: Any) -> Iterator[Neo4jHandle]:
+    """A handle (driver and database) from the environment (`config` goes to the driver), closed
+    afterwards.
 
     `verify` checks connectivity and credentials first, so an unreachable server fails at once
     instead of after the driver's retries; `circuitmap ingest` skips it because it waits for
@@ -38,19 +39,19 @@ def connected(verify: bool = True, schema: bool = True, **config: Any) -> Iterat
     """
     from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired
 
-    from db.connection import database_name, get_driver, neo4j_uri
+    from db.connection import neo4j_uri, open_handle
     from db.jars import DbError
     from db.schema import SchemaVersionError, check_schema
     from queries.runner import QueryFailedError
     from queries.safety import UnsafeQueryError
 
     try:
-        with get_driver(**config) as driver:
+        with open_handle(**config) as handle:
             if verify:
-                driver.verify_connectivity()
+                handle.driver.verify_connectivity()
             if verify and schema:
-                check_schema(driver, database_name())
-            yield driver
+                check_schema(handle.driver, handle.database)
+            yield handle
     except (ServiceUnavailable, SessionExpired, ConnectionError):
         fail(f"no Neo4j answers at {neo4j_uri()}: run `circuitmap db start` or set NEO4J_URI")
     except ClientError as error:  # AuthError, and the rate limit after repeated bad passwords

@@ -99,11 +99,10 @@ def _report(current: server.Status, settings: Settings) -> None:
 def init() -> None:
     """Create the constraints and indexes of docs/schema.md (idempotent); record the version."""
     from cli.connect import connected
-    from db.connection import database_name
     from db.schema import ensure_schema
 
-    with connected(schema=False) as driver:
-        version = ensure_schema(driver, database_name())
+    with connected(schema=False) as handle:
+        version = ensure_schema(handle.driver, handle.database)
     console.print(f"[green]schema version {version} ready[/]")
 
 
@@ -112,14 +111,11 @@ def migrate() -> None:
     """Bring a database written by an older circuitmap up to this schema version, keeping every
     graph (resumable: run it again if it is stopped)."""
     from cli.connect import connected
-    from db.connection import database_name
     from db.schema import SCHEMA_VERSION
     from ingest.migrations import migrate as run_migration
 
-    with connected(schema=False) as driver:
-        found, graphs = run_migration(
-            driver, database_name(), lambda line: console.print(line, highlight=False)
-        )
+    with connected(schema=False) as handle:
+        found, graphs = run_migration(handle, lambda line: console.print(line, highlight=False))
     if found is None:
         console.print(f"[green]fresh database: schema version {SCHEMA_VERSION} created[/]")
     elif found == SCHEMA_VERSION:
@@ -135,11 +131,10 @@ def aggregate() -> None:
     """Fold pending graphs into the corpus aggregates (an ingest run does this as it goes; this
     finishes the job after a run that was killed, with nothing else to ingest)."""
     from cli.connect import connected
-    from db.connection import database_name
     from ingest.aggregate import Aggregator
 
-    with connected() as driver:
-        folded = Aggregator(driver, database_name()).fold_all()
+    with connected() as handle:
+        folded = Aggregator(handle).fold_all()
     console.print(
         f"folded {folded.graphs} graphs into the corpus aggregates ({folded.features:,} feature"
         f" and {folded.pairs:,} feature-pair updates, {folded.seconds:.1f} s)"

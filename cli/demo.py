@@ -27,7 +27,12 @@ console = Console()
 def demo(
     ctx: typer.Context,
     threads: Annotated[
-        int, typer.Option(min=1, help="torch threads (1 is fastest for these small models).")
+        int,
+        typer.Option(
+            min=1,
+            help="torch threads for the demo's graphs (training always uses one, so"
+            " the artefacts are the same on every machine).",
+        ),
     ] = 1,
     limit: Annotated[
         int | None,
@@ -103,15 +108,15 @@ def _store(build, limit: int | None) -> None:
     from cli.ingest import refresh_supernodes
     from db import server
     from db.config import load_settings
-    from db.connection import database_name, neo4j_uri
+    from db.connection import neo4j_uri
     from db.jars import DbError
     from db.schema import ensure_schema
     from ingest.catalog import transcoder_info, write_catalogue
     from ingest.compute import Computer, InlineExecutor
     from ingest.corpus import Corpus
     from ingest.progress import RichReporter, print_summary
+    from ingest.run import run_ingest
     from ingest.spec import GraphSpec
-    from ingest.worker import Worker
 
     try:
         settings = load_settings()
@@ -121,15 +126,14 @@ def _store(build, limit: int | None) -> None:
         fail(str(error))
     if not status.running:
         fail(f"Neo4j at {status.uri} is {status.state} {status.detail}".strip())
-    database = database_name()
-    with connected(notifications_min_severity="OFF") as driver:
-        ensure_schema(driver, database)
+    with connected(notifications_min_severity="OFF") as handle:
+        ensure_schema(handle.driver, handle.database)
         graph_settings = GraphSettings()
         builder = GraphBuilder.from_paths(str(build.model_dir), str(build.clt_dir), graph_settings)
         info = transcoder_info(builder)
         cards = build.cards()
         with console.status("writing the feature catalogue"):
-            n = write_catalogue(driver, info, cards, database)
+            n = write_catalogue(handle, info, cards)
         console.print(f"catalogue: {n:,} features of {info.uid} at {neo4j_uri()}")
         spec = GraphSpec(builder.model_name, builder.transcoder_name, graph_settings.to_dict())
 
@@ -140,11 +144,18 @@ def _store(build, limit: int | None) -> None:
         total = corpus.count_lines() if limit is None else min(limit, corpus.count_lines())
         reporter = RichReporter(console, total, "demo prompts")
         executor = InlineExecutor(Computer(compute, spec))
-        worker = Worker(driver, executor, database=database, reporter=reporter)
         with reporter:
-            summary = worker.run(itertools.islice(corpus, limit))
-        print_summary(console, summary, corpus.errors)
-        refresh_supernodes(driver)
+            outcome = run_ingest(
+                handle,
+                executor,
+                itertools.islice(corpus, limit),
+                reporter=reporter,
+                corpus=corpus,
+            )
+        print_summary(console, outcome.summary, corpus.errors)
+        if outcome.interrupted:
+            fail("interrupted; run `circuitmap demo` again to resume")
+        refresh_supernodes(handle)
 
 
 def _print_next_steps() -> None:
@@ -160,14 +171,13 @@ def _print_next_steps() -> None:
 
 @app.command("build-model")
 def build_model(
-    threads: int = typer.Option(2, help="torch threads for training."),
     rebuild: bool = typer.Option(False, help="Train again even if a cached model exists."),
 ) -> None:
     """Train the demo model (or reuse the cached one) and print its per-task accuracy."""
     from circuitmap.demo.artifacts import build_demo_model, demo_model_dir, is_built
 
     cached = is_built(demo_model_dir()) and not rebuild
-    path = build_demo_model(threads=threads, rebuild=rebuild)
+    path = build_demo_model(rebuild=rebuild)
     report = json.loads((path / "training.json").read_text())
     console.print(f"demo model {'(cached) ' if cached else ''}at {path}")
     console.print(f"trained in {report['seconds']:.0f} s on {report['threads']} thread(s)")

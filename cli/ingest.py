@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,10 +15,39 @@ from rich.console import Console
 from cli.connect import connected, fail
 
 if TYPE_CHECKING:
-    from neo4j import Driver
+    from db.connection import Neo4jHandle
+    from ingest.worker import RunSummary
 
 console = Console()
 errors = Console(stderr=True)
+#: Feature nodes per graph unless `--set max_feature_nodes=...` says otherwise (null: no cap).
+DEFAULT_MAX_FEATURE_NODES = 7500
+
+
+class IngestExit(IntEnum):
+    """`circuitmap ingest`'s exit statuses (README, "Ingesting a corpus"; and --help)."""
+
+    OK = 0  # every prompt of the corpus has a complete graph
+    ERROR = 1  # the run could not start or was stopped (interrupted, Neo4j gone for too long)
+    USAGE = 2  # a bad option (typer's own status)
+    MALFORMED = 3  # some corpus lines were malformed and skipped; every prompt read is complete
+    FAILED = 4  # some prompts failed (this run or before, not retried); no malformed lines
+    MALFORMED_AND_FAILED = 5  # both
+
+
+def exit_status(summary: RunSummary, malformed: int) -> IngestExit:
+    failed = summary.failed + summary.already_failed
+    if malformed and failed:
+        return IngestExit.MALFORMED_AND_FAILED
+    if malformed:
+        return IngestExit.MALFORMED
+    return IngestExit.FAILED if failed else IngestExit.OK
+
+
+def quiet_driver_logs() -> None:
+    """The driver logs each retry and refused connection while Neo4j is away (tens of lines a
+    minute); the worker's own "waiting for Neo4j" lines say the same once per attempt."""
+    logging.getLogger("neo4j").setLevel(logging.CRITICAL)
 
 
 def _settings(pairs: list[str]) -> dict[str, object]:
@@ -74,14 +105,22 @@ def ingest(
         typer.Option(min=1, help="Most waiting graphs written in one transaction (default 16)."),
     ] = None,
 ) -> None:
-    """Compute and store the attribution graph of every prompt in CORPUS (resumable)."""
-    from db.connection import database_name, neo4j_uri
-    from db.schema import ensure_schema
+    """Compute and store the attribution graph of every prompt in CORPUS (resumable).
+
+    Exit status:
+    0 every prompt has a complete graph;
+    3 some lines were malformed (skipped, listed with their line numbers);
+    4 some prompts failed (stored with their error; --retry-failed tries again);
+    5 both 3 and 4;
+    1 the run could not start or was stopped; 2 a bad option.
+    """
+    quiet_driver_logs()
+    from db.connection import neo4j_uri
     from ingest.compute import ComputeRecipe, InlineExecutor, ProcessExecutor, RayExecutor
     from ingest.corpus import Corpus
     from ingest.progress import RichReporter, print_summary
-    from ingest.worker import Worker, WorkerOptions, with_backoff
-    from ingest.writer import GraphWriter
+    from ingest.run import run_ingest
+    from ingest.worker import WorkerOptions
 
     try:
         prompts = Corpus(corpus, corpus_format, corpus_name)
@@ -92,17 +131,17 @@ def ingest(
 
         default_model, default_transcoders = demo_paths()
         model, transcoders = model or default_model, transcoders or default_transcoders
-    recipe = ComputeRecipe(compute, model, transcoders, _settings(setting or []))
+    settings = _settings(setting or [])
+    if compute == "pipeline":  # circuit-tracer's CLI default: long prompts stay bounded
+        settings.setdefault("max_feature_nodes", DEFAULT_MAX_FEATURE_NODES)
+    recipe = ComputeRecipe(compute, model, transcoders, settings)
     _interrupt_on_sigterm()
     # No connectivity check: a worker may start before Neo4j and waits for it with backoff.
     # Notifications off: the end-of-run supernode refresh may name a label no graph has yet.
     with connected(
         verify=False, max_transaction_retry_time=5.0, notifications_min_severity="OFF"
-    ) as driver:
+    ) as handle:
         where = f"Neo4j at {neo4j_uri()}"
-        with_backoff(
-            lambda: ensure_schema(driver, database_name()), "check the schema", where=where
-        )
         with console.status("loading the graph computation"):
             try:
                 if ray:
@@ -113,36 +152,40 @@ def ingest(
                     executor = InlineExecutor(recipe)
             except (ValueError, OSError, ImportError) as error:
                 fail(f"cannot load the graph computation: {error}")
-        writer = GraphWriter(driver, database_name(), agg_pairs=agg_pairs)
         options = WorkerOptions(retry_failed=retry_failed, lease_s=lease)
         options.batch_graphs = graphs_per_tx or options.batch_graphs
         reporter = RichReporter(console, prompts.count_lines(), prompts.name)
-        worker = Worker(
-            driver,
-            executor,
-            database=database_name(),
-            options=options,
-            writer=writer,
-            reporter=reporter,
-            where=where,
-        )
-        try:
-            with reporter:
-                summary = worker.run(prompts)
-        except KeyboardInterrupt:
-            print_summary(console, worker.summary, prompts.errors)
+
+        def lines_without_prompt(n: int) -> None:  # the bar counts lines: it ends at the total
+            reporter.progress.update(reporter.task, advance=n)
+
+        with reporter:
+            outcome = run_ingest(
+                handle,
+                executor,
+                prompts.with_line_progress(lines_without_prompt),
+                options=options,
+                agg_pairs=agg_pairs,
+                reporter=reporter,
+                where=where,
+                corpus=prompts,
+            )
+        summary = outcome.summary
+        if outcome.interrupted:
+            print_summary(console, summary, prompts.errors)
             fail("interrupted; run the same command again to resume")
-        finally:
-            executor.close()
         print_summary(console, summary, prompts.errors)
-        refresh_supernodes(driver)
+        refresh_supernodes(handle)
+    status = exit_status(summary, len(prompts.errors))
+    if status != IngestExit.OK:
+        raise typer.Exit(status)
 
 
-def refresh_supernodes(driver: Driver) -> None:
+def refresh_supernodes(handle: Neo4jHandle) -> None:
     """Re-evaluate the query-defined supernodes after a run, so they see the new graphs."""
     from queries.supernodes import refresh_all_supernodes
 
-    refreshed = refresh_all_supernodes(driver)
+    refreshed = refresh_all_supernodes(handle)
     if refreshed:
         console.print(f"refreshed {len(refreshed)} query-defined supernodes")
 
@@ -152,15 +195,14 @@ def import_graphs(
     corpus_name: Annotated[str, typer.Option(help="Corpus name stored on prompts.")] = "imported",
 ) -> None:
     """Import graph JSON files (circuit-tracer / Neuronpedia schema) beside computed graphs."""
-    from db.connection import database_name
     from db.schema import ensure_schema
     from ingest.importer import import_files
     from ingest.progress import RichReporter
     from ingest.writer import GraphWriter
 
-    with connected() as driver:
-        ensure_schema(driver, database_name())
-        writer = GraphWriter(driver, database_name())
+    with connected() as handle:
+        ensure_schema(handle.driver, handle.database)
+        writer = GraphWriter(handle)
         with RichReporter(console, len(files), "import") as reporter:
             summary = import_files(files, writer, corpus_name, reporter)
     console.print(

@@ -2,6 +2,8 @@
 
 import typer
 
+from cli.catalogue import app as catalogue_app
+from cli.corpus import circuit, suggest, validate
 from cli.dashboard import dashboard
 from cli.db import app as db_app
 from cli.demo import app as demo_app
@@ -21,6 +23,7 @@ app = typer.Typer(
 # Command groups register themselves here, one line each:
 # app.add_typer(db_app, name="db")
 app.add_typer(db_app, name="db")
+app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(demo_app, name="demo")
 app.add_typer(query_app, name="query")
 app.add_typer(supernode_app, name="supernode")
@@ -29,3 +32,6 @@ app.command(name="dashboard")(dashboard)
 app.command(name="trace")(trace)
 app.command(name="ingest")(ingest)
 app.command(name="import")(import_graphs)
+app.command(name="circuit")(circuit)
+app.command(name="validate")(validate)
+supernode_app.command(name="suggest")(suggest)

@@ -69,8 +69,8 @@ def list_queries() -> None:
     from queries.saved import list_saved
 
     rows = [("library", q.name, q.title) for q in load_library().values()]
-    with connected() as driver:
-        rows += [("saved", q.name, q.description) for q in list_saved(driver)]
+    with connected() as handle:
+        rows += [("saved", q.name, q.description) for q in list_saved(handle)]
     print_frame(pd.DataFrame(rows, columns=["source", "name", "description"]), OutputFormat.table)
 
 
@@ -99,8 +99,8 @@ def show(name: Annotated[str, typer.Argument(help="A library or saved query name
         )
         console.print(query.cypher, markup=False, highlight=False)
         return
-    with connected() as driver:
-        stored = get_saved(driver, name)
+    with connected() as handle:
+        stored = get_saved(handle, name)
         if stored is None:
             raise LookupError(f"no library or saved query named {name!r}")
     console.print(f"[bold]{stored.name}[/bold] (saved): {stored.description}")
@@ -124,9 +124,9 @@ def run(
     """Run a query with its defaults, overridden by --param name=value."""
     from queries.runner import param_types, parse_cli_params, run_query
 
-    with connected() as driver:
-        params = parse_cli_params(param or [], param_types(driver, name))
-        result = run_query(driver, name, params, row_cap=row_cap, timeout_s=timeout)
+    with connected() as handle:
+        params = parse_cli_params(param or [], param_types(handle, name))
+        result = run_query(handle, name, params, row_cap=row_cap, timeout_s=timeout)
     print_frame(result.frame, fmt, result.note)
 
 
@@ -148,8 +148,8 @@ def save(
     from queries.saved import save_query
 
     cypher = _read_cypher(file)
-    with connected() as driver:
-        stored = save_query(driver, name, cypher, description, parse_cli_params(param or [], {}))
+    with connected() as handle:
+        stored = save_query(handle, name, cypher, description, parse_cli_params(param or [], {}))
     console.print(f"saved query {stored.name!r}", markup=False)
 
 
@@ -168,8 +168,8 @@ def update(
 
     cypher = _read_cypher(file) if file else None
     params = parse_cli_params(param, {}) if param else None
-    with connected() as driver:
-        update_query(driver, name, cypher=cypher, description=description, params=params)
+    with connected() as handle:
+        update_query(handle, name, cypher=cypher, description=description, params=params)
     console.print(f"updated query {name!r}", markup=False)
 
 
@@ -178,6 +178,6 @@ def delete(name: Annotated[str, typer.Argument(help="A saved query name.")]) -> 
     """Delete a saved query."""
     from queries.saved import delete_query
 
-    with connected() as driver:
-        delete_query(driver, name)
+    with connected() as handle:
+        delete_query(handle, name)
     console.print(f"deleted query {name!r}", markup=False)

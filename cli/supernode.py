@@ -38,10 +38,10 @@ def create(
     from queries.runner import param_types, parse_cli_params
     from queries.supernodes import create_supernode
 
-    with connected() as driver:
-        params = parse_cli_params(param or [], param_types(driver, query)) if query else {}
+    with connected() as handle:
+        params = parse_cli_params(param or [], param_types(handle, query)) if query else {}
         node = create_supernode(
-            driver,
+            handle,
             name,
             description=description,
             query_name=query,
@@ -56,8 +56,8 @@ def list_supernodes() -> None:
     """List supernodes with their definition and size."""
     from queries.supernodes import list_supernodes as list_all
 
-    with connected() as driver:
-        nodes = list_all(driver)
+    with connected() as handle:
+        nodes = list_all(handle)
     rows = [
         (n.name, len(n.members), n.query_name or "(list)", json.dumps(n.params), n.refreshed_at)
         for n in nodes
@@ -75,11 +75,11 @@ def show(
     from queries.supernodes import get_supernode
     from queries.supernodes import history as revisions
 
-    with connected() as driver:
-        node = get_supernode(driver, name)
+    with connected() as handle:
+        node = get_supernode(handle, name)
         if node is None:
             raise LookupError(f"no supernode named {name!r}")
-        past = revisions(driver, name) if history else []
+        past = revisions(handle, name) if history else []
     console.print(f"[bold]{node.name}[/bold]: {node.description}")
     source = f"saved query {node.query_name} {json.dumps(node.params)}"
     console.print(
@@ -105,8 +105,8 @@ def refresh(
 
     if (name is None) == (not all_):
         raise typer.BadParameter("give a supernode name or --all")
-    with connected() as driver:
-        results = refresh_all_supernodes(driver) if all_ else [refresh_supernode(driver, name)]
+    with connected() as handle:
+        results = refresh_all_supernodes(handle) if all_ else [refresh_supernode(handle, name)]
     for r in results:
         console.print(f"{r.name}: +{len(r.added)} -{len(r.removed)}", markup=False)
 
@@ -116,8 +116,8 @@ def delete(name: Name) -> None:
     """Delete a supernode and its history (the features stay)."""
     from queries.supernodes import delete_supernode
 
-    with connected() as driver:
-        delete_supernode(driver, name)
+    with connected() as handle:
+        delete_supernode(handle, name)
     console.print(f"deleted supernode {name!r}", markup=False)
 
 
@@ -126,8 +126,8 @@ def collapse(graph: Graph, supernode: Only = None, fmt: Format = OutputFormat.ta
     """Print a graph's edges with supernode members merged (edges between groups summed)."""
     from queries.supernodes import collapsed_graph
 
-    with connected() as driver:
-        view = collapsed_graph(driver, graph, supernode or None)
+    with connected() as handle:
+        view = collapsed_graph(handle, graph, supernode or None)
     print_frame(view.edges, fmt, f"{len(view.nodes)} groups, {len(view.edges)} edges")
 
 
@@ -140,8 +140,8 @@ def export(
     """Export a graph with its supernodes as Neuronpedia graph JSON (qParams.supernodes)."""
     from queries.supernodes import export_graph_json
 
-    with connected() as driver:
-        document = export_graph_json(driver, graph, supernode or None)
+    with connected() as handle:
+        document = export_graph_json(handle, graph, supernode or None)
     out.write_text(json.dumps(document))
     groups = len(document["qParams"]["supernodes"])
     summary = f"wrote {out} ({len(document['nodes'])} nodes, {groups} supernodes)"

@@ -37,8 +37,14 @@ def trace(
     desired_logit_prob: Annotated[float, typer.Option(help="Logit nodes' total prob.")] = 0.95,
     node_threshold: Annotated[float, typer.Option(help="Share of influence kept.")] = 0.8,
     edge_threshold: Annotated[float, typer.Option(help="Share of edge score kept.")] = 0.98,
-    dtype: Annotated[str, typer.Option(help="float32 or bfloat16.")] = "float32",
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
+    device: Annotated[str, typer.Option(help="cpu or cuda (cuda:1, ...).")] = "cpu",
+    transcoder_loading: Annotated[
+        str, typer.Option(help="auto (memory-mapped when large), eager or lazy.")
+    ] = "auto",
+    memory_limit_gb: Annotated[
+        float | None, typer.Option(help="Refuse graphs estimated above this (default: free).")
+    ] = None,
 ) -> None:
     """Compute the pruned attribution graph of PROMPT: top logits, sizes, scores."""
     from circuitmap.graph_json import write_graph_json
@@ -59,6 +65,8 @@ def trace(
             edge_threshold=edge_threshold,
             dtype=dtype,
             device=device,
+            transcoder_loading=transcoder_loading,
+            memory_limit_gb=memory_limit_gb,
         )
         with console.status("loading model and transcoders"):
             builder = GraphBuilder.from_paths(model, transcoders, settings)

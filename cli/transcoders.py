@@ -111,12 +111,13 @@ def train(
 def info(
     path: Annotated[Path, typer.Argument(help="Transcoder directory (ours or circuit-tracer's).")],
 ) -> None:
-    """Print a transcoder's config and parameter shapes."""
+    """Print a transcoder's config and parameter shapes (reads only headers and small tensors,
+    so it is quick for transcoders of any size)."""
     from circuitmap.transcoders import TranscoderFormatError, load_transcoder
     from circuitmap.transcoders.formats import CONFIG_JSON, read_config
 
     try:
-        tc = load_transcoder(path)
+        tc = load_transcoder(path, lazy=True)
         metrics = (
             read_config(path).get("metadata", {}).get("metrics")
             if ((path / CONFIG_JSON).exists())
@@ -129,10 +130,11 @@ def info(
         table.add_row(key, str(value))
     console.print(table)
     shapes = Table("parameter", "shape", "dtype")
-    for name, p in tc.named_parameters():
+    tensors = {**dict(tc.named_parameters()), **tc.disk_tensors()}
+    for name, p in tensors.items():
         shapes.add_row(name, str(list(p.shape)), str(p.dtype).removeprefix("torch."))
     console.print(shapes)
-    n_params = sum(p.numel() for p in tc.parameters())
+    n_params = sum(p.numel() for p in tensors.values())
     console.print(f"{n_params:,} parameters")
     if metrics:
         console.print(

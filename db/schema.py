@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from neo4j import Driver
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_NAME = "circuitmap"
 
 CONSTRAINTS = (

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from neo4j import Driver, ManagedTransaction
+from neo4j import ManagedTransaction
 
+from db.connection import Neo4jHandle
 from ingest.writer import check_count
 
 LOCK = "MERGE (l:AggregateLock {name: 'corpus'}) SET l.folded_at = timestamp()"
@@ -71,7 +72,8 @@ UNWIND $fids AS id MATCH (f) WHERE elementId(f) = id
 WITH collect(f) AS fs
 UNWIND $links AS link
 UNWIND range(0, size(link.idx) - 1) AS i
-MATCH (x:Node {graph_uid: link.graph, idx: link.idx[i]})
+MATCH (x:Node) USING INDEX x:Node(graph_uid, idx)
+  WHERE x.graph_uid = link.graph AND x.idx = link.idx[i]
 WITH x, fs[link.feature[i]] AS c
 CREATE (x)-[:INSTANCE_OF]->(c)
 RETURN count(*) AS n
@@ -81,9 +83,11 @@ RETURN count(*) AS n
 # slower as the corpus grows), updated by id, and the rest created. Only folds write AGG_ATTR,
 # one at a time, so none can appear in between.
 PAIR_KEY_BASE = 2**32
+# The hints keep the index seeks in plans made while the database was nearly empty (a cached plan
+# that scans every relationship per key takes minutes once graphs' ATTR edges are there).
 EXISTING_PAIRS = """
 UNWIND $keys AS key
-MATCH ()-[r:AGG_ATTR {pair: key}]->()
+MATCH ()-[r:AGG_ATTR]->() USING INDEX r:AGG_ATTR(pair) WHERE r.pair = key
 RETURN key, elementId(r) AS id
 """
 UPDATE_PAIRS = """
@@ -209,15 +213,8 @@ def merge_contributions(rows: list[dict]) -> MergedContributions:
 class Aggregator:
     """Folds pending contributions; any number of processes may fold at once (they take turns)."""
 
-    def __init__(
-        self,
-        driver: Driver,
-        database: str | None = None,
-        max_graphs: int = 256,
-        max_rows: int = 50_000,
-    ):
-        self.driver = driver
-        self.database = database
+    def __init__(self, handle: Neo4jHandle, max_graphs: int = 256, max_rows: int = 50_000):
+        self.handle = handle
         self.max_graphs = max_graphs  # most contributions in one fold transaction
         # ... and no more once they hold this many pair and instance rows: what a fold writes must
         # fit the server's transaction memory beside the graph writes going on meanwhile (the
@@ -225,14 +222,12 @@ class Aggregator:
         self.max_rows = max_rows
 
     def pending(self) -> int:
-        with self._session() as session:
-            return session.run(COUNT_PENDING).single(strict=True)["n"]
+        return self.handle.read(COUNT_PENDING)[0]["n"]
 
     def fold(self) -> FoldResult:
         """Fold the oldest pending contributions (one transaction); none taken when none wait."""
         start = time.perf_counter()
-        with self._session() as session:
-            result = session.execute_write(self._fold)
+        result = self.handle.write_transaction(self._fold)
         result.seconds = time.perf_counter() - start
         return result
 
@@ -244,9 +239,6 @@ class Aggregator:
             total.add(result)
             if not result.taken:
                 return total
-
-    def _session(self):
-        return self.driver.session(database=self.database, notifications_min_severity="OFF")
 
     def _fold(self, tx: ManagedTransaction) -> FoldResult:
         tx.run(LOCK).consume()

@@ -1,6 +1,6 @@
 """Writes a transcoder's feature catalogue onto the `:Feature` nodes of docs/schema.md.
 
-Rows are `circuitmap.demo.catalogue.FeatureCard`s (any dataclass with those fields will do). The
+Rows are `circuitmap.catalogue.FeatureCard`s (any dataclass with those fields will do). The
 `:Model` and `:Transcoder` nodes get their descriptive properties; every feature is MERGEd by uid,
 so the catalogue can be written before or after graphs that use it, and writing it again only
 refreshes it. A label someone edited (different from the last automatic label) is kept; the
@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import TYPE_CHECKING
 
-from neo4j import Driver
-
+from db.connection import Neo4jHandle
 from ingest.payload import feature_uid
 
 if TYPE_CHECKING:  # only for the annotation: importing the pipeline loads torch
@@ -33,7 +32,9 @@ MERGE_CARDS = """
 UNWIND $rows AS r
 MERGE (c:Feature {uid: r.uid})
   ON CREATE SET c.transcoder_uid = $transcoder, c.layer = r.layer, c.index = r.index
-SET c.label = CASE WHEN c.label IS NULL OR c.label = c.auto_label THEN r.label ELSE c.label END,
+SET c.label_source = CASE WHEN c.label IS NULL OR c.label = c.auto_label
+                          THEN coalesce(r.label_source, 'auto') ELSE c.label_source END,
+    c.label = CASE WHEN c.label IS NULL OR c.label = c.auto_label THEN r.label ELSE c.label END,
     c.auto_label = r.label,
     c.density = r.density,
     c.max_activation = r.max_activation,
@@ -41,7 +42,9 @@ SET c.label = CASE WHEN c.label IS NULL OR c.label = c.auto_label THEN r.label E
     c.top_logit_effects = r.top_logit_effects,
     c.bottom_logits = r.bottom_logits,
     c.bottom_logit_effects = r.bottom_logit_effects,
-    c.top_contexts = r.top_contexts
+    c.top_contexts = r.top_contexts,
+    c.quantiles = r.quantiles,
+    c.active_texts = r.active_texts
 WITH c
 CALL (c) { MATCH (n:Node {feature_uid: c.uid}) SET n.label = c.label }
 RETURN count(c) AS n
@@ -73,11 +76,7 @@ def transcoder_info(builder: GraphBuilder) -> TranscoderInfo:
 
 
 def write_catalogue(
-    driver: Driver,
-    info: TranscoderInfo,
-    cards: Iterable[object],
-    database: str | None = None,
-    batch: int = 1000,
+    handle: Neo4jHandle, info: TranscoderInfo, cards: Iterable[object], batch: int = 1000
 ) -> int:
     """Write the model, the transcoder and every card; returns the number of features written."""
     model = {"uid": info.model_uid, "n_layers": info.n_layers, "d_model": info.d_model}
@@ -92,7 +91,7 @@ def write_catalogue(
     }
     rows = sorted((_row(info.uid, card) for card in cards), key=lambda r: r["uid"])
     written = 0
-    with driver.session(database=database, notifications_min_severity="OFF") as session:
+    with handle.session() as session:
         session.execute_write(lambda tx: tx.run(MERGE_MODEL, model=model).consume())
         session.execute_write(lambda tx: tx.run(MERGE_TRANSCODER, transcoder=transcoder).consume())
         for lo in range(0, len(rows), batch):
@@ -111,4 +110,5 @@ def _row(transcoder: str, card: object) -> dict[str, object]:
     row = asdict(card)
     row["uid"] = feature_uid(transcoder, row["layer"], row["index"])
     row["top_contexts"] = json.dumps(row.get("top_contexts") or [], separators=(",", ":"))
+    row["quantiles"] = json.dumps(row.get("quantiles") or [], separators=(",", ":"))
     return row

@@ -17,7 +17,9 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from neo4j import Driver, ManagedTransaction
+from neo4j import ManagedTransaction
+
+from db.connection import Neo4jHandle
 
 LOCK = "MERGE (c:Claim {uid: $uid}) SET c.locked_at = timestamp()"
 INSPECT = """
@@ -68,25 +70,14 @@ def process_alive(pid: int) -> bool:
 class Claims:
     """Take, renew and release claims for one owner."""
 
-    def __init__(
-        self,
-        driver: Driver,
-        database: str | None = None,
-        owner: Owner | None = None,
-        lease_s: float = 120.0,
-    ):
-        self.driver = driver
-        self.database = database
+    def __init__(self, handle: Neo4jHandle, owner: Owner | None = None, lease_s: float = 120.0):
+        self.handle = handle
         self.owner = owner or Owner.here()
         self.lease_ms = int(lease_s * 1000)
 
     def take(self, graph_uid: str, retry_failed: bool = False) -> str:
         """CLAIMED (compute it), DONE (complete), FAILED (failed before) or BUSY (someone's)."""
-        with self._session() as session:
-            return session.execute_write(self._take, graph_uid, retry_failed)
-
-    def _session(self):
-        return self.driver.session(database=self.database, notifications_min_severity="OFF")
+        return self.handle.write_transaction(self._take, graph_uid, retry_failed)
 
     def _take(self, tx: ManagedTransaction, uid: str, retry_failed: bool) -> str:
         tx.run(LOCK, uid=uid).consume()
@@ -114,11 +105,10 @@ class Claims:
 
     def renew(self, uids: list[str]) -> None:
         if uids:
-            with self._session() as session:
-                session.run(RENEW, uids=uids, owner=self.owner.id, lease_ms=self.lease_ms).consume()
+            params = {"uids": uids, "owner": self.owner.id, "lease_ms": self.lease_ms}
+            self.handle.write(RENEW, params)
 
     def release(self, uids: list[str]) -> None:
         """Give back claims that will not be written (the worker is stopping)."""
         if uids:
-            with self._session() as session:
-                session.run(RELEASE, uids=uids, owner=self.owner.id).consume()
+            self.handle.write(RELEASE, {"uids": uids, "owner": self.owner.id})

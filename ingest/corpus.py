@@ -3,8 +3,9 @@
 Formats (chosen by extension, or `fmt`): `.txt` (one prompt per line; blank lines skipped), `.jsonl`
 (objects with `text` and optional `id`, `tags`, `answer`; other keys become metadata) and `.csv`
 (a header naming a `text` column; optional `id`, `tags` separated by `;`, `answer`; other columns
-become metadata). A malformed line (bad JSON, empty text, invalid UTF-8) is recorded in
-`Corpus.errors` with its line number and skipped; the good lines are still read. The prompt length
+become metadata). A malformed line (bad JSON, empty text, invalid UTF-8, a control character other
+than tab and newline in a prompt) is recorded in `Corpus.errors` with its line number and skipped;
+the good lines are still read. The prompt length
 is checked by the graph computation, which knows the tokenizer.
 """
 
@@ -14,7 +15,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from ingest.spec import prompt_uid
 FORMATS = {".txt": "text", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 RESERVED = ("id", "text", "tags", "answer")
 _SURROGATES = re.compile("[\udc80-\udcff]")
+# C0 and C1 control characters and DEL, except tab and newline (CR only as part of CRLF): a NUL or
+# an escape in a prompt would reach the tokenizer as an unknown token.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
 
 
 @dataclass
@@ -67,18 +71,36 @@ class Corpus:
             raise ValueError(f"unknown corpus format {self.fmt!r} (text, jsonl or csv)")
         self.name = name or self.path.stem
         self.errors: list[CorpusError] = []
+        self.lines_read = 0  # by the last iteration
 
     def count_lines(self) -> int:
-        """Lines in the file, an upper bound of its prompts (for progress bars)."""
+        """Lines in the file (a last one without a newline too), an upper bound of its prompts."""
+        lines, last = 0, b"\n"
         with self.path.open("rb") as f:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                lines, last = lines + chunk.count(b"\n"), chunk[-1:]
+        return lines + (last != b"\n")
+
+    def with_line_progress(self, advance: Callable[[int], None]) -> Iterator[PromptRecord]:
+        """The prompts, telling `advance(n)` of the n lines that hold none (blank, malformed, a CSV
+        header) before each prompt and after the last: a progress bar that counts one step per
+        prompt and these steps ends at `count_lines()`."""
+        read = 0
+        for prompt in self:
+            if prompt.line - 1 > read:
+                advance(prompt.line - 1 - read)
+            read = prompt.line
+            yield prompt
+        if self.lines_read > read:
+            advance(self.lines_read - read)
 
     def __iter__(self) -> Iterator[PromptRecord]:
-        self.errors = []
+        self.errors, self.lines_read = [], 0
         with self.path.open("rb") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
             rows = self._csv_rows(text) if self.fmt == "csv" else enumerate(text, start=1)
             for line, row in rows:
+                self.lines_read = line
                 try:
                     prompt = self._parse(row)
                 except MalformedLine as e:
@@ -92,15 +114,20 @@ class Corpus:
         if self.fmt == "text":
             _check_utf8(row)
             text = row.rstrip("\r\n")
-            return PromptRecord.make(text) if text.strip() else None
+            if not text.strip():
+                return None
+            _check_controls("text", text)
+            return PromptRecord.make(text)
         if self.fmt == "jsonl":
             _check_utf8(row)
             if not row.strip():
                 return None
             try:
-                obj = json.loads(row)
+                # Without its line ending: a string left open then reads "unterminated string",
+                # not "invalid control character" (the newline).
+                obj = json.loads(row.rstrip("\r\n"))
             except json.JSONDecodeError as e:
-                raise MalformedLine(f"bad JSON: {e.msg} at column {e.colno}") from None
+                raise MalformedLine(_json_error(e)) from None
             if not isinstance(obj, dict):
                 raise MalformedLine("bad JSON: expected an object")
             return _from_fields(obj)
@@ -126,6 +153,25 @@ def _check_utf8(text: str) -> None:
         raise MalformedLine("invalid UTF-8")
 
 
+def _json_error(error: json.JSONDecodeError) -> str:
+    """`json`'s message reworded: "Invalid control character at" -> "bad JSON at column 41:
+    invalid control character"."""
+    what = error.msg.removesuffix(" at")
+    if what.startswith("Unterminated string"):
+        what = "unterminated string (no closing quote)"
+    return f"bad JSON at column {error.colno}: {what[:1].lower()}{what[1:]}"
+
+
+def _check_controls(name: str, value: str) -> None:
+    found = _CONTROL.search(value)
+    if found:
+        char = found.group()
+        raise MalformedLine(
+            f"control character U+{ord(char):04X} in {name!r} at character {found.start() + 1}"
+            " (only tab and newline are allowed)"
+        )
+
+
 def _from_fields(obj: dict[str, object]) -> PromptRecord:
     text = obj.get("text")
     if not isinstance(text, str):
@@ -141,6 +187,14 @@ def _from_fields(obj: dict[str, object]) -> PromptRecord:
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise MalformedLine("'tags' must be a string or a list of strings")
     answer = obj.get("answer")
+    for name, value in [
+        ("text", text),
+        ("id", uid),
+        ("answer", answer),
+        *(("tags", t) for t in tags),
+    ]:
+        if isinstance(value, str):
+            _check_controls(name, value)
     metadata = {k: v for k, v in obj.items() if k not in RESERVED}
     return PromptRecord.make(
         text,

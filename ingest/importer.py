@@ -3,7 +3,8 @@
 Imported graphs sit beside computed ones (`Graph.source = "imported"`); the prompt uid is the hash
 of the file's prompt text and the graph uid adds the file's model, transcoder set and settings, so
 importing a file twice writes it once. The imported graphs are folded into the corpus aggregates
-at the end, as after an ingest run.
+at the end, as after an ingest run, and their feature nodes take the labels the catalog already
+has for their features (`ingest.feature_labels`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from circuitmap.graph_json import read_graph_json
 from ingest.aggregate import Aggregator
 from ingest.corpus import PromptRecord
+from ingest.feature_labels import copy_labels_to_graphs
 from ingest.worker import Reporter
 from ingest.writer import GraphWriter
 
@@ -40,6 +42,7 @@ def import_files(
     reporter = reporter or Reporter()
     summary = ImportSummary()
     start = time.perf_counter()
+    graph_uids: list[str] = []
     for path in paths:
         try:
             graph = read_graph_json(path)
@@ -49,6 +52,7 @@ def import_files(
             continue
         prompt = PromptRecord.make(graph.prompt, corpus=corpus, metadata={"source_file": str(path)})
         result = writer.write_graph(prompt, graph, source="imported")
+        graph_uids.append(result.graph_uid)
         if result.status == "written":
             summary.written += 1
             summary.nodes += result.n_nodes
@@ -56,6 +60,8 @@ def import_files(
         else:
             summary.skipped += 1
         reporter.advance(result.status, result.n_edges)
-    Aggregator(writer.driver, writer.database).fold_all()
+    Aggregator(writer.handle).fold_all()
+    # Catalog labels (a catalogue, imported label files) replace the files' own, often empty, ones.
+    copy_labels_to_graphs(writer.handle, graph_uids)
     summary.seconds = time.perf_counter() - start
     return summary

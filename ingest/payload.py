@@ -1,10 +1,12 @@
 """GraphRecord -> the parameter lists the writer sends, computed once per graph with numpy.
 
-Kept apart from the writer so the Cypher side only takes lists. Edges travel inside the nodes:
-each node carries its row of the adjacency matrix (`in_nodes`, `in_weights`: its sources'
-positions and the weights, strongest first), the layout docs/schema.md explains. What a graph
-brings to the catalog is reduced here too, into one row of lists (its distinct catalog features,
-their instances, their numbers for the corpus aggregates, its feature pairs): the writer stores it
+Kept apart from the writer so the Cypher side only takes lists. Edges travel as three parallel
+lists (source position, target position, weight) that the writer turns into `ATTR`
+relationships; each node carries `in_abs_weight`, the sum of |weight| over its incoming edges, so
+that a query gets an edge's share without reading the target's other inputs (docs/schema.md).
+What a graph brings to the catalog is reduced here too, into one row of lists (its distinct
+catalog features, their instances, their numbers for the corpus aggregates, its feature pairs):
+the writer stores it
 beside the graph and ingest.aggregate folds it into the catalog later.
 """
 
@@ -39,11 +41,18 @@ class GraphPayload:
     graph_uid: str
     prompt: dict[str, object]
     graph: dict[str, object]
-    nodes: list[dict[str, object]] = field(default_factory=list)  # with their inputs
-    n_edges: int = 0
+    nodes: list[dict[str, object]] = field(default_factory=list)  # in idx order
+    # The edges as parallel lists: source idx, target idx, weight.
+    edge_source: list[int] = field(default_factory=list)
+    edge_target: list[int] = field(default_factory=list)
+    edge_weight: list[float] = field(default_factory=list)
     # What the graph brings to the catalog, stored as a (:PendingAggregate) until
     # ingest.aggregate folds it in; None for a failure or a graph without features.
     contribution: dict[str, object] | None = None
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edge_weight)
 
 
 def prompt_row(prompt: PromptRecord) -> dict[str, object]:
@@ -105,7 +114,7 @@ def graph_payload(
     payload = GraphPayload(str(row["uid"]), prompt_row(prompt), row)
     feature_of = np.full(len(graph.nodes), -1, dtype=np.int64)
     uids: list[str] = []
-    inputs = node_inputs(graph)
+    in_abs_weight = node_in_abs_weight(graph)
     for i, node in enumerate(graph.nodes):
         props = {
             "idx": i,
@@ -119,27 +128,24 @@ def graph_payload(
             "influence": node.influence,
             "probability": node.probability,
             "label": node.label,
-            "in_nodes": inputs[i][0],
-            "in_weights": inputs[i][1],
+            "in_abs_weight": in_abs_weight[i],
         }
         if node.kind == "feature":
             props["feature_uid"] = feature_uid(graph.transcoder, node.layer, node.feature_index)
             feature_of[i] = len(uids)
             uids.append(str(props["feature_uid"]))
         payload.nodes.append({k: v for k, v in props.items() if v is not None})
-    payload.n_edges = graph.n_edges
+    payload.edge_source = graph.edge_source.tolist()
+    payload.edge_target = graph.edge_target.tolist()
+    payload.edge_weight = graph.edge_weight.astype(np.float64).tolist()
     _add_features(payload, graph, feature_of, uids, agg_pairs)
     return payload
 
 
-def node_inputs(graph: GraphRecord) -> list[tuple[list[int], list[float]]]:
-    """Per node, its incoming edges as (source positions, weights), strongest |weight| first
-    (ties by source position), so that `in_nodes[..k]` are a node's k strongest inputs."""
-    weight = graph.edge_weight.astype(np.float64)
-    order = np.lexsort((graph.edge_source, -np.abs(weight), graph.edge_target))
-    bounds = np.searchsorted(graph.edge_target[order], np.arange(len(graph.nodes) + 1)).tolist()
-    sources, weights = graph.edge_source[order].tolist(), weight[order].tolist()
-    return [(sources[lo:hi], weights[lo:hi]) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+def node_in_abs_weight(graph: GraphRecord) -> list[float]:
+    """Per node, the sum of |weight| over its incoming edges (0.0 without any)."""
+    weight = np.abs(graph.edge_weight.astype(np.float64))
+    return np.bincount(graph.edge_target, weight, minlength=len(graph.nodes)).tolist()
 
 
 def _add_features(
@@ -233,8 +239,10 @@ class BatchPayload:
     """Several graphs (and failures) written in one transaction: their rows, side by side."""
 
     graphs: list[dict[str, object]] = field(default_factory=list)  # {prompt, graph} rows
-    node_groups: list[dict[str, object]] = field(default_factory=list)  # {uid, nodes}, complete
+    # Complete graphs' bodies: {uid, nodes, source, target, weight}.
+    bodies: list[dict[str, object]] = field(default_factory=list)
     n_nodes: int = 0
+    n_edges: int = 0
     contributions: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -245,8 +253,17 @@ def batch_payload(payloads: list[GraphPayload]) -> BatchPayload:
         batch.graphs.append({"prompt": p.prompt, "graph": p.graph})
         if p.graph["status"] != "complete":
             continue
-        batch.node_groups.append({"uid": p.graph_uid, "nodes": p.nodes})
+        batch.bodies.append(
+            {
+                "uid": p.graph_uid,
+                "nodes": p.nodes,
+                "source": p.edge_source,
+                "target": p.edge_target,
+                "weight": p.edge_weight,
+            }
+        )
         batch.n_nodes += len(p.nodes)
+        batch.n_edges += p.n_edges
         if p.contribution is not None:
             batch.contributions.append(p.contribution)
     return batch

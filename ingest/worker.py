@@ -17,6 +17,7 @@ it holds them. Prompts another live worker holds are revisited at the end, until
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections import deque
@@ -25,10 +26,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from neo4j import Driver
 from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired, TransientError
 
 from circuitmap.records import GraphRecord
+from db.connection import Neo4jHandle
 from ingest.aggregate import Aggregator, BackgroundFolder
 from ingest.claims import BUSY, CLAIMED, DONE, Claims
 from ingest.compute import Executor
@@ -109,10 +110,9 @@ class Reporter:
 class Worker:
     def __init__(
         self,
-        driver: Driver,
+        handle: Neo4jHandle,
         executor: Executor,
         *,
-        database: str | None = None,
         options: WorkerOptions | None = None,
         writer: GraphWriter | None = None,
         reporter: Reporter | None = None,
@@ -121,12 +121,12 @@ class Worker:
         self.executor = executor
         self.spec: GraphSpec = executor.spec
         self.options = options or WorkerOptions()
-        self.writer = writer or GraphWriter(driver, database)
+        self.writer = writer or GraphWriter(handle)
         self.folder = BackgroundFolder(
-            Aggregator(self.writer.driver, self.writer.database),
+            Aggregator(handle),
             lambda fold: self._call(fold, "fold the corpus aggregates"),
         )
-        self.claims = Claims(driver, database, lease_s=self.options.lease_s)
+        self.claims = Claims(handle, lease_s=self.options.lease_s)
         self.reporter = reporter or Reporter()
         self.where = where
         self.summary = RunSummary()
@@ -375,7 +375,13 @@ def _too_big(error: BaseException) -> bool:
     return "MemoryPoolOutOfMemoryError" in str(getattr(error, "code", "") or "")
 
 
+# The driver's "Couldn't connect to ... (resolved to ...):\nFailed to establish connection to
+# ResolvedIPv4Address(...) (reason [Errno 111] Connection refused)": the reason is what matters.
+_REASON = re.compile(r"\(reason (?:\[Errno -?\d+\] )?([^)]+)\)")
+
+
 def _describe(error: BaseException) -> str:
     message = getattr(error, "message", None) or str(error) or ""
-    first_line = message.strip().splitlines()[0] if message.strip() else ""
+    reason = _REASON.search(message)
+    first_line = reason.group(1) if reason else message.strip().partition("\n")[0].rstrip(":")
     return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__

@@ -2,14 +2,15 @@
 
 A transaction writes a batch of graphs (the worker batches what is ready; one graph alone is a
 batch of one), so small graphs do not each pay a commit and a round trip per statement. Every
-query has constant text and takes lists: nodes are created in one `UNWIND`, each carrying its
-incoming edges as two list properties (docs/schema.md says why edges are not relationships).
-What the graph brings to the catalog (its features' `INSTANCE_OF` links, its share of the corpus
-aggregates) is stored beside it as a `(:PendingAggregate)` in the same transaction, and
-ingest.aggregate folds it in later: a graph transaction touches no node that another graph's
-does (but the shared `Model` and `Transcoder`, read), so writers on any number of machines never
-wait on or deadlock with each other or with a fold. A graph that already exists complete is
-skipped; a failed one is replaced.
+query has constant text and takes lists: a graph's nodes are created in one `UNWIND`, collected
+in idx order, and its edges become `ATTR` relationships between `nodes[source]` and
+`nodes[target]` of that list, with no index lookup per edge. Edges past the first statement's
+share of a large graph go in further statements of the same transaction. What the graph brings to
+the catalog (its features' `INSTANCE_OF` links, its share of the corpus aggregates) is stored
+beside it as a `(:PendingAggregate)` in the same transaction, and ingest.aggregate folds it in
+later: a graph transaction touches no node that another graph's does (but the shared `Model` and
+`Transcoder`, read), so writers on any number of machines never wait on or deadlock with each
+other or with a fold. A graph that already exists complete is skipped; a failed one is replaced.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from neo4j import Driver, ManagedTransaction
+from neo4j import ManagedTransaction
 from neo4j.exceptions import ConstraintError
 
 from circuitmap.records import GraphRecord
+from db.connection import Neo4jHandle
 from ingest.corpus import PromptRecord
 from ingest.payload import (
     KIND_LABELS,
@@ -53,14 +55,44 @@ MERGE (t:Transcoder {uid: row.graph.transcoder_uid})
 CREATE (g:Graph) SET g = row.graph, g.created_at = datetime()
 CREATE (p)-[:HAS_GRAPH]->(g)
 """
-CREATE_NODES = """
-UNWIND $groups AS group
-MATCH (g:Graph {uid: group.uid})
-UNWIND group.nodes AS n
-CREATE (x:Node) SET x = n, x.graph_uid = group.uid, x:$($labels[n.kind])
-CREATE (g)-[:HAS_NODE]->(x)
-RETURN count(x) AS n
+# A body's edges between the nodes `xs` of its graph, listed by idx: no index lookup per edge.
+_CREATE_EDGES = """
+CALL (xs, body) {
+  UNWIND range(0, size(body.weight) - 1) AS i
+  WITH xs[body.source[i]] AS a, xs[body.target[i]] AS b, body.weight[i] AS w
+  CREATE (a)-[:ATTR {weight: w}]->(b)
+  RETURN count(*) AS edges
+}
 """
+# Nodes come in idx order; collect keeps it, so xs[i] is the node with idx i.
+CREATE_BODIES = (
+    """
+UNWIND $bodies AS body
+MATCH (g:Graph {uid: body.uid})
+CALL (g, body) {
+  UNWIND body.nodes AS n
+  CREATE (x:Node) SET x = n, x.graph_uid = body.uid, x:$($labels[n.kind])
+  CREATE (g)-[:HAS_NODE]->(x)
+  RETURN collect(x) AS xs
+}
+"""
+    + _CREATE_EDGES
+    + "RETURN sum(size(xs)) AS nodes, sum(edges) AS edges"
+)
+# More edges of graphs whose nodes this transaction wrote already.
+CREATE_MORE_EDGES = (
+    """
+UNWIND $bodies AS body
+CALL (body) {
+  MATCH (:Graph {uid: body.uid})-[:HAS_NODE]->(x)
+  WITH x ORDER BY x.idx
+  RETURN collect(x) AS xs
+}
+"""
+    + _CREATE_EDGES
+    + "RETURN sum(edges) AS edges"
+)
+EDGES_PER_STATEMENT = 100_000
 STORE_CONTRIBUTIONS = "UNWIND $rows AS row CREATE (p:PendingAggregate) SET p = row"
 DELETE_CLAIMS = "UNWIND $uids AS uid MATCH (c:Claim {uid: uid}) DELETE c"
 
@@ -77,10 +109,15 @@ class WriteResult:
 class GraphWriter:
     """Writes graphs and failures; one instance per process (it holds no connection itself)."""
 
-    def __init__(self, driver: Driver, database: str | None = None, agg_pairs: int = 2000):
-        self.driver = driver
-        self.database = database
+    def __init__(
+        self,
+        handle: Neo4jHandle,
+        agg_pairs: int = 2000,
+        edges_per_statement: int = EDGES_PER_STATEMENT,
+    ):
+        self.handle = handle
         self.agg_pairs = agg_pairs
+        self.edges_per_statement = edges_per_statement
 
     def payload(
         self, prompt: PromptRecord, graph: GraphRecord, source: str = "computed"
@@ -105,8 +142,7 @@ class GraphWriter:
         and a commit each otherwise. Results come in the order of `payloads`."""
         start = time.perf_counter()
         try:
-            with self._session() as session:
-                statuses = session.execute_write(self._transaction, payloads)
+            statuses = self.handle.write_transaction(self._transaction, payloads)
         except ConstraintError:
             # Another writer created one of these graphs between our check and our CREATE.
             if len(payloads) > 1:
@@ -124,12 +160,8 @@ class GraphWriter:
 
     def status(self, graph_uid: str) -> str | None:
         """'complete', 'failed' or None (no such graph)."""
-        with self._session() as session:
-            found = session.run(STATUSES, uids=[graph_uid]).single()
-        return None if found is None else found["status"]
-
-    def _session(self):
-        return self.driver.session(database=self.database, notifications_min_severity="OFF")
+        found = self.handle.read(STATUSES, {"uids": [graph_uid]})
+        return found[0]["status"] if found else None
 
     def _transaction(self, tx: ManagedTransaction, payloads: list[GraphPayload]) -> list[str]:
         uids = [p.graph_uid for p in payloads]
@@ -153,12 +185,51 @@ class GraphWriter:
         return statuses
 
     def _write_body(self, tx: ManagedTransaction, p: BatchPayload) -> None:
-        if not p.node_groups:
+        if not p.bodies:
             return
-        n = tx.run(CREATE_NODES, groups=p.node_groups, labels=KIND_LABELS).single(strict=True)["n"]
-        check_count(n, p.n_nodes, "nodes")
+        first, rest = split_edges(p.bodies, self.edges_per_statement)
+        row = tx.run(CREATE_BODIES, bodies=first, labels=KIND_LABELS).single(strict=True)
+        check_count(row["nodes"], p.n_nodes, "nodes")
+        edges = row["edges"]
+        for bodies in rest:
+            edges += tx.run(CREATE_MORE_EDGES, bodies=bodies).single(strict=True)["edges"]
+        check_count(edges, p.n_edges, "edges")
         if p.contributions:
             tx.run(STORE_CONTRIBUTIONS, rows=p.contributions).consume()
+
+
+def split_edges(
+    bodies: list[dict[str, object]], per_statement: int
+) -> tuple[list[dict[str, object]], list[list[dict[str, object]]]]:
+    """Every body (its nodes) with the first `per_statement` edges in all, then the remaining
+    edges in statements of at most that many: a 350k-edge graph's parameters and intermediate
+    rows stay a small part of the server's heap."""
+    first: list[dict[str, object]] = []
+    leftovers: list[tuple[dict[str, object], int]] = []  # (body, first edge not yet sent)
+    room = per_statement
+    for body in bodies:
+        taken = min(len(body["weight"]), room)  # type: ignore[arg-type]
+        first.append({**body, **_edge_slice(body, 0, taken)})
+        room -= taken
+        if taken < len(body["weight"]):  # type: ignore[arg-type]
+            leftovers.append((body, taken))
+    rest: list[list[dict[str, object]]] = []
+    room = 0
+    for body, lo in leftovers:
+        n = len(body["weight"])  # type: ignore[arg-type]
+        while lo < n:
+            if room == 0:
+                rest.append([])
+                room = per_statement
+            hi = min(n, lo + room)
+            rest[-1].append({"uid": body["uid"], **_edge_slice(body, lo, hi)})
+            room -= hi - lo
+            lo = hi
+    return first, rest
+
+
+def _edge_slice(body: dict[str, object], lo: int, hi: int) -> dict[str, list]:
+    return {key: body[key][lo:hi] for key in ("source", "target", "weight")}  # type: ignore[index]
 
 
 def check_count(got: int, expected: int, what: str) -> None:

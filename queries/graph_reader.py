@@ -9,9 +9,9 @@ import json
 
 import numpy as np
 import pandas as pd
-from neo4j import Driver
 
 from circuitmap.records import GraphRecord, NodeRecord
+from db.connection import Neo4jHandle
 from queries.runner import run_cypher, run_query
 
 GRAPH_INFO = """
@@ -23,14 +23,14 @@ RETURN g {.*, created_at: null} AS graph, pr.text AS prompt, m.n_layers AS n_lay
 """
 
 
-def read_graph(driver: Driver, graph_uid: str) -> GraphRecord:
+def read_graph(handle: Neo4jHandle, graph_uid: str) -> GraphRecord:
     """The complete graph `graph_uid` as a GraphRecord; LookupError when there is none."""
-    info = run_cypher(driver, GRAPH_INFO, {"graph": graph_uid}, row_cap=0, check=False).frame
+    info = run_cypher(handle, GRAPH_INFO, {"graph": graph_uid}, row_cap=0, check=False).frame
     if info.empty:
         raise LookupError(f"no complete graph {graph_uid!r}")
     graph, prompt, n_layers = info.iloc[0][["graph", "prompt", "n_layers"]]
-    nodes_df = run_query(driver, "graph_nodes", {"graph": graph_uid}, row_cap=0).frame
-    edges_df = read_edges(driver, graph_uid)
+    nodes_df = run_query(handle, "graph_nodes", {"graph": graph_uid}, row_cap=0).frame
+    edges_df = read_edges(handle, graph_uid)
     nodes = [
         NodeRecord(
             node_id=row.node_id,
@@ -72,13 +72,13 @@ def read_graph(driver: Driver, graph_uid: str) -> GraphRecord:
     )
 
 
-def read_edges(driver: Driver, graph_uid: str) -> pd.DataFrame:
+def read_edges(handle: Neo4jHandle, graph_uid: str) -> pd.DataFrame:
     """Every edge of a complete graph as columns source, target (node ids) and weight.
 
-    Uses `graph_edge_lists` (three lists in one row): the driver's cost is per record, so this is
+    Uses `graph_edge_lists` (three lists in one row): the handle's cost is per record, so this is
     several times faster than one row per edge for graphs of 10^4 edges and more.
     """
-    lists = run_query(driver, "graph_edge_lists", {"graph": graph_uid}, row_cap=0).frame
+    lists = run_query(handle, "graph_edge_lists", {"graph": graph_uid}, row_cap=0).frame
     if lists.empty:
         return pd.DataFrame({"source": [], "target": [], "weight": []})
     row = lists.iloc[0]

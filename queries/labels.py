@@ -5,26 +5,29 @@ path queries show the new label without a join."""
 
 from __future__ import annotations
 
-from neo4j import Driver
-
-from db.connection import database_name
+from db.connection import Neo4jHandle
 
 MAX_LABEL_LENGTH = 500
 
+SET_LABEL = """
+MATCH (f:Feature {uid: $uid})
+SET f.label = $label
+WITH f
+CALL (f) {
+  MATCH (n:Node {feature_uid: f.uid})
+  SET n.label = $label
+  RETURN count(n) AS instances
+}
+RETURN instances
+"""
 
-def set_feature_label(driver: Driver, feature_uid: str, label: str) -> int:
+
+def set_feature_label(handle: Neo4jHandle, feature_uid: str, label: str) -> int:
     """Set the label; returns how many graph nodes were updated. LookupError for an unknown uid."""
     label = label.strip()
     if len(label) > MAX_LABEL_LENGTH:
         raise ValueError(f"a label has at most {MAX_LABEL_LENGTH} characters, got {len(label)}")
-    records, _, _ = driver.execute_query(
-        "MATCH (f:Feature {uid: $uid}) SET f.label = $label "
-        "WITH f CALL (f) { MATCH (n:Node {feature_uid: f.uid}) SET n.label = $label "
-        "RETURN count(n) AS instances } RETURN instances",
-        uid=feature_uid,
-        label=label,
-        database_=database_name(),
-    )
+    records = handle.write(SET_LABEL, {"uid": feature_uid, "label": label})
     if not records:
         raise LookupError(f"no feature with uid {feature_uid!r}")
     return int(records[0]["instances"])

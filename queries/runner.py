@@ -12,14 +12,14 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
-from neo4j import READ_ACCESS, Driver, NotificationMinimumSeverity, Query
+from neo4j import Query
 from neo4j.exceptions import ClientError, Neo4jError
 from neo4j.time import Date, DateTime, Duration, Time
 
-from db.connection import database_name
+from db.connection import Neo4jHandle
 from queries import saved
 from queries.library import load_library, parse_value, type_name_of
-from queries.safety import check_read_only
+from queries.safety import check_read_only, execution_mode, plan_rows
 
 
 def default_row_cap() -> int:
@@ -51,7 +51,7 @@ class QueryResult:
 
 
 def run_cypher(
-    driver: Driver,
+    handle: Neo4jHandle,
     cypher: str,
     params: dict[str, object] | None = None,
     *,
@@ -63,23 +63,20 @@ def run_cypher(
 
     The query runs as an auto-commit transaction of a READ session (the server refuses writes in
     it) with a server-side timeout. `check=False` skips the EXPLAIN safety check; only code-owned
-    queries (the library, the graph reader) use it.
+    queries (the library, the graph reader) use it. A query starting with EXPLAIN or PROFILE
+    returns its plan, one row per operator (PROFILE: with rows and db hits), not its rows.
     """
     params = params or {}
     row_cap = default_row_cap() if row_cap is None else row_cap
     timeout_s = default_timeout_s() if timeout_s is None else timeout_s
     if check:
-        check_read_only(driver, cypher, params)
+        check_read_only(handle, cypher, params)
+    explained = execution_mode(cypher)[0] is not None
     start = time.perf_counter()
     rows: list[dict[str, object]] = []
     capped = False
     try:
-        with driver.session(
-            database=database_name(),
-            default_access_mode=READ_ACCESS,
-            fetch_size=row_cap + 1 if row_cap else -1,
-            notifications_min_severity=NotificationMinimumSeverity.OFF,
-        ) as session:
+        with handle.session(read=True, fetch_size=row_cap + 1 if row_cap else -1) as session:
             result = session.run(Query(cypher, timeout=timeout_s), params)
             columns = list(result.keys())
             for record in result:
@@ -87,6 +84,7 @@ def run_cypher(
                     capped = True
                     break
                 rows.append({k: _native(v) for k, v in record.items()})
+            summary = result.consume() if explained else None  # the rest: PROFILE measures all
     except ClientError as error:
         if "TimedOut" in (error.code or "") or "terminated" in (error.message or "").lower():
             raise QueryFailedError(f"query stopped after the {timeout_s:g} s timeout") from None
@@ -94,11 +92,14 @@ def run_cypher(
     except Neo4jError as error:
         raise QueryFailedError(f"query failed: {error.message}") from None
     frame = pd.DataFrame(rows, columns=columns)
+    if summary is not None:  # EXPLAIN / PROFILE: the plan (with PROFILE's figures) is the answer
+        frame = pd.DataFrame(plan_rows(summary.profile or summary.plan or {}))
+        capped = False
     return QueryResult(frame, capped, row_cap or None, time.perf_counter() - start)
 
 
 def run_query(
-    driver: Driver,
+    handle: Neo4jHandle,
     name: str,
     params: dict[str, object] | None = None,
     *,
@@ -112,26 +113,26 @@ def run_query(
         # Library queries are code-owned and tested read-only (tests/test_query_library.py), so
         # they skip the EXPLAIN round trip; they still run in a READ session.
         return run_cypher(
-            driver,
+            handle,
             query.cypher,
             query.bind(params),
             row_cap=row_cap,
             timeout_s=timeout_s,
             check=False,
         )
-    stored = saved.get_saved(driver, name)
+    stored = saved.get_saved(handle, name)
     if stored is None:
         raise LookupError(f"no library or saved query named {name!r}")
     bound = {**stored.params, **(params or {})}
-    return run_cypher(driver, stored.cypher, bound, row_cap=row_cap, timeout_s=timeout_s)
+    return run_cypher(handle, stored.cypher, bound, row_cap=row_cap, timeout_s=timeout_s)
 
 
-def param_types(driver: Driver, name: str) -> dict[str, str | None]:
+def param_types(handle: Neo4jHandle, name: str) -> dict[str, str | None]:
     """Declared parameter types of a library query, or the types of a saved query's defaults."""
     library = load_library()
     if name in library:
         return {p.name: p.type for p in library[name].params}
-    stored = saved.get_saved(driver, name)
+    stored = saved.get_saved(handle, name)
     if stored is None:
         raise LookupError(f"no library or saved query named {name!r}")
     return {key: type_name_of(value) for key, value in stored.params.items()}

@@ -7,16 +7,21 @@ SHOW / TERMINATE commands) and every procedure call whose registered mode is not
 name belongs to a family that loads, exports or runs dynamic Cypher. Parameter values are sent as
 parameters, never spliced into the text, so a value carrying Cypher is just a string. Queries that
 pass still run in a READ transaction (see runner.py), so the server refuses writes a second time.
+
+A query may start with `EXPLAIN` (plan it) or `PROFILE` (run it and measure each operator): users
+tune their Cypher with them. The check plans the query without that keyword (Neo4j takes one
+execution mode), so a `PROFILE` of a write is refused like the write; `plan_rows` turns the plan or
+profile into rows for the runner to show.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-from neo4j import READ_ACCESS, Driver, NotificationMinimumSeverity
 from neo4j.exceptions import Neo4jError
 
-from db.connection import database_name
+from db.connection import Neo4jHandle
 
 QUERY_TYPE_MEANING = {"rw": "writes data", "w": "writes data", "s": "changes the schema"}
 
@@ -45,11 +50,26 @@ DENIED_PROCEDURES = {
 }
 
 
+# The execution-mode keyword, after any whitespace and comments at the start.
+_MODE = re.compile(r"\A(?:\s+|//[^\n]*(?:\n|\Z)|/\*.*?\*/)*(EXPLAIN|PROFILE)\b", re.I | re.S)
+# Plan columns shown for EXPLAIN / PROFILE, as Neo4j's own plan table names them.
+PLAN_COLUMNS = {
+    "EstimatedRows": "estimated rows",
+    "Rows": "rows",
+    "DbHits": "db hits",
+    "Memory": "memory (bytes)",
+    "PageCacheHits": "page cache hits",
+    "PageCacheMisses": "page cache misses",
+}
+
+
 class UnsafeQueryError(ValueError):
     """The query was refused before running; the message says why."""
 
 
-def check_read_only(driver: Driver, cypher: str, params: dict[str, object] | None = None) -> None:
+def check_read_only(
+    handle: Neo4jHandle, cypher: str, params: dict[str, object] | None = None
+) -> None:
     """Raise UnsafeQueryError unless `cypher` only reads; runs nothing but EXPLAIN.
 
     Operators and procedures are checked before the query type so that the message names the most
@@ -57,11 +77,10 @@ def check_read_only(driver: Driver, cypher: str, params: dict[str, object] | Non
     """
     if not cypher.strip():
         raise UnsafeQueryError("refused: the query is empty")
-    with driver.session(
-        database=database_name(),
-        default_access_mode=READ_ACCESS,
-        notifications_min_severity=NotificationMinimumSeverity.OFF,
-    ) as session:
+    mode, cypher = execution_mode(cypher)  # plan what EXPLAIN / PROFILE would plan or run
+    if mode and not cypher.strip():
+        raise UnsafeQueryError(f"refused: {mode} of nothing: give a query after it")
+    with handle.session(read=True) as session:
         try:
             summary = session.run("EXPLAIN " + cypher, params or {}).consume()
         except Neo4jError as error:
@@ -80,10 +99,37 @@ def check_read_only(driver: Driver, cypher: str, params: dict[str, object] | Non
         raise UnsafeQueryError(f"refused: the query {meaning}; only read queries may run")
 
 
-def _operators(plan: dict) -> Iterator[tuple[str, dict]]:
-    yield plan.get("operatorType", "").split("@")[0], plan.get("args", {})
+def execution_mode(cypher: str) -> tuple[str | None, str]:
+    """(EXPLAIN or PROFILE, the query after it) when the query starts with one of them, else
+    (None, the query)."""
+    mode = _MODE.match(cypher)
+    return (mode.group(1).upper(), cypher[mode.end() :]) if mode else (None, cypher)
+
+
+def plan_rows(plan: dict) -> list[dict[str, object]]:
+    """One row per operator of a plan or profile (`ResultSummary.plan` / `.profile`), top down,
+    indented by depth as in Neo4j's plan table; PROFILE adds rows, db hits, memory, page cache."""
+    rows = []
+    for depth, operator in _walk(plan):
+        args = operator.get("args", {})
+        row: dict[str, object] = {
+            "operator": "  " * depth + operator.get("operatorType", "").split("@")[0],
+            "details": args.get("Details", ""),
+        }
+        row |= {label: args[key] for key, label in PLAN_COLUMNS.items() if key in args}
+        rows.append(row)
+    return rows
+
+
+def _walk(plan: dict, depth: int = 0) -> Iterator[tuple[int, dict]]:
+    yield depth, plan
     for child in plan.get("children", []):
-        yield from _operators(child)
+        yield from _walk(child, depth + 1)
+
+
+def _operators(plan: dict) -> Iterator[tuple[str, dict]]:
+    for _, operator in _walk(plan):
+        yield operator.get("operatorType", "").split("@")[0], operator.get("args", {})
 
 
 def _check_operators(operators: list[tuple[str, dict]]) -> None:

@@ -12,14 +12,30 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from neo4j import Driver
 from neo4j.exceptions import ConstraintError
 
-from db.connection import database_name
+from db.connection import Neo4jHandle
 from queries.library import load_library
 from queries.safety import check_read_only
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,99}")
+
+CREATE_SAVED = """
+CREATE (q:SavedQuery {name: $name, cypher: $cypher, description: $description, params: $params,
+  created_at: datetime(), updated_at: datetime()})
+RETURN q
+"""
+UPDATE_SAVED = """
+MATCH (q:SavedQuery {name: $name})
+SET q.cypher = $cypher, q.description = $description, q.params = $params, q.updated_at = datetime()
+RETURN q
+"""
+GET_SAVED = "MATCH (q:SavedQuery {name: $name}) RETURN q"
+LIST_SAVED = "MATCH (q:SavedQuery) RETURN q ORDER BY q.name"
+SUPERNODES_USING = """
+MATCH (s:Supernode {query_name: $name}) RETURN s.name AS name ORDER BY name
+"""
+DELETE_SAVED = "MATCH (q:SavedQuery {name: $name}) DELETE q"
 
 
 @dataclass
@@ -40,7 +56,7 @@ def validate_name(name: str, kind: str = "query") -> None:
 
 
 def save_query(
-    driver: Driver,
+    handle: Neo4jHandle,
     name: str,
     cypher: str,
     description: str = "",
@@ -50,16 +66,16 @@ def save_query(
     validate_name(name)
     if name in load_library():
         raise ValueError(f"{name!r} is a library query name; choose another name")
-    params = _checked(driver, cypher, params)
+    params = _checked(handle, cypher, params)
     try:
-        records, _, _ = driver.execute_query(
-            "CREATE (q:SavedQuery {name: $name, cypher: $cypher, description: $description, "
-            "params: $params, created_at: datetime(), updated_at: datetime()}) RETURN q",
-            name=name,
-            cypher=cypher,
-            description=description,
-            params=json.dumps(params),
-            database_=database_name(),
+        records = handle.write(
+            CREATE_SAVED,
+            {
+                "name": name,
+                "cypher": cypher,
+                "description": description,
+                "params": json.dumps(params),
+            },
         )
     except ConstraintError:
         raise ValueError(f"a saved query named {name!r} exists; use update to change it") from None
@@ -67,7 +83,7 @@ def save_query(
 
 
 def update_query(
-    driver: Driver,
+    handle: Neo4jHandle,
     name: str,
     *,
     cypher: str | None = None,
@@ -75,68 +91,57 @@ def update_query(
     params: dict[str, object] | None = None,
 ) -> SavedQuery:
     """Change the given fields of a saved query; the result must pass the safety check again."""
-    current = _require(driver, name)
+    current = _require(handle, name)
     new_cypher = current.cypher if cypher is None else cypher
-    new_params = _checked(driver, new_cypher, current.params if params is None else params)
-    records, _, _ = driver.execute_query(
-        "MATCH (q:SavedQuery {name: $name}) SET q.cypher = $cypher, q.description = $description, "
-        "q.params = $params, q.updated_at = datetime() RETURN q",
-        name=name,
-        cypher=new_cypher,
-        description=current.description if description is None else description,
-        params=json.dumps(new_params),
-        database_=database_name(),
+    new_params = _checked(handle, new_cypher, current.params if params is None else params)
+    records = handle.write(
+        UPDATE_SAVED,
+        {
+            "name": name,
+            "cypher": new_cypher,
+            "description": current.description if description is None else description,
+            "params": json.dumps(new_params),
+        },
     )
     return _from_node(records[0]["q"])
 
 
-def get_saved(driver: Driver, name: str) -> SavedQuery | None:
-    records, _, _ = driver.execute_query(
-        "MATCH (q:SavedQuery {name: $name}) RETURN q",
-        name=name,
-        database_=database_name(),
-        routing_="r",
-    )
+def get_saved(handle: Neo4jHandle, name: str) -> SavedQuery | None:
+    records = handle.read(GET_SAVED, {"name": name})
     return _from_node(records[0]["q"]) if records else None
 
 
-def list_saved(driver: Driver) -> list[SavedQuery]:
-    records, _, _ = driver.execute_query(
-        "MATCH (q:SavedQuery) RETURN q ORDER BY q.name", database_=database_name(), routing_="r"
-    )
+def list_saved(handle: Neo4jHandle) -> list[SavedQuery]:
+    records = handle.read(LIST_SAVED)
     return [_from_node(r["q"]) for r in records]
 
 
-def delete_query(driver: Driver, name: str) -> None:
+def delete_query(handle: Neo4jHandle, name: str) -> None:
     """Delete a saved query; refused while a supernode is defined by it."""
-    _require(driver, name)
-    records, _, _ = driver.execute_query(
-        "MATCH (s:Supernode {query_name: $name}) RETURN s.name AS name ORDER BY name",
-        name=name,
-        database_=database_name(),
-    )
+    _require(handle, name)
+    records = handle.read(SUPERNODES_USING, {"name": name})
     if records:
         users = ", ".join(r["name"] for r in records)
         raise ValueError(f"saved query {name!r} defines supernode(s) {users}; delete those first")
-    driver.execute_query(
-        "MATCH (q:SavedQuery {name: $name}) DELETE q", name=name, database_=database_name()
-    )
+    handle.write(DELETE_SAVED, {"name": name})
 
 
-def _require(driver: Driver, name: str) -> SavedQuery:
-    found = get_saved(driver, name)
+def _require(handle: Neo4jHandle, name: str) -> SavedQuery:
+    found = get_saved(handle, name)
     if found is None:
         raise LookupError(f"no saved query named {name!r}")
     return found
 
 
-def _checked(driver: Driver, cypher: str, params: dict[str, object] | None) -> dict[str, object]:
+def _checked(
+    handle: Neo4jHandle, cypher: str, params: dict[str, object] | None
+) -> dict[str, object]:
     params = dict(params or {})
     try:
         json.dumps(params)
     except TypeError as error:
         raise ValueError(f"default parameters must be JSON values: {error}") from None
-    check_read_only(driver, cypher, params)
+    check_read_only(handle, cypher, params)
     return params
 
 

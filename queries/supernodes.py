@@ -15,17 +15,52 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-from neo4j import Driver
+from neo4j import ManagedTransaction
 from neo4j.exceptions import ConstraintError
 
 from circuitmap.graph_json import graph_to_json
-from db.connection import database_name
-from queries.graph_reader import read_graph
+from db.connection import Neo4jHandle
+from queries.collapse import GROUP_PREFIX, collapse
+from queries.graph_reader import read_edges, read_graph
 from queries.runner import run_cypher, run_query
 from queries.saved import get_saved, validate_name
 
 MAX_MEMBERS = 10_000
 MEMBER_COLUMNS = ("feature_uid", "uid")
+
+CREATE_SUPERNODE = """
+CREATE (:Supernode {name: $name, description: $description, query_name: $query_name,
+  params: $params, created_at: datetime()})
+"""
+SUPERNODE_ROWS = """
+MATCH (s:Supernode) WHERE $name IS NULL OR s.name = $name
+RETURN s, COLLECT { MATCH (s)-[:GROUPS]->(f) RETURN f.uid ORDER BY f.uid } AS members
+ORDER BY s.name
+"""
+REVISIONS = "MATCH (:Supernode {name: $name})-[:HAS_REVISION]->(r) RETURN r ORDER BY r.at"
+DELETE_SUPERNODE = """
+MATCH (s:Supernode {name: $name}) OPTIONAL MATCH (s)-[:HAS_REVISION]->(r) DETACH DELETE s, r
+"""
+CURRENT_MEMBERS = """
+MATCH (s:Supernode {name: $name})
+RETURN COLLECT { MATCH (s)-[:GROUPS]->(f) RETURN f.uid } AS members,
+  EXISTS { (s)-[:HAS_REVISION]->() } AS has_history
+"""
+REMOVE_MEMBERS = """
+MATCH (s:Supernode {name: $name}) SET s.refreshed_at = datetime()
+WITH s MATCH (s)-[g:GROUPS]->(f) WHERE f.uid IN $removed DELETE g
+"""
+ADD_MEMBERS = """
+MATCH (s:Supernode {name: $name}) UNWIND $added AS uid
+MATCH (f:Feature {uid: uid}) CREATE (s)-[:GROUPS]->(f)
+"""
+ADD_REVISION = """
+MATCH (s:Supernode {name: $name})
+CREATE (s)-[:HAS_REVISION]->(:SupernodeRevision {at: datetime(), members: $members})
+"""
+UNKNOWN_FEATURES = """
+UNWIND $uids AS uid WITH uid WHERE NOT EXISTS { MATCH (:Feature {uid: uid}) } RETURN uid
+"""
 
 
 @dataclass
@@ -57,7 +92,7 @@ class Revision:
 
 
 def create_supernode(
-    driver: Driver,
+    handle: Neo4jHandle,
     name: str,
     *,
     description: str = "",
@@ -71,30 +106,30 @@ def create_supernode(
         raise ValueError("give either a saved query name or an explicit list of feature uids")
     params = dict(params or {})
     if query_name is not None:
-        if get_saved(driver, query_name) is None:
+        if get_saved(handle, query_name) is None:
             raise LookupError(f"no saved query named {query_name!r}")
-        members = evaluate_members(driver, query_name, params)
+        members = evaluate_members(handle, query_name, params)
     members = sorted(set(members or []))
-    _require_features(driver, members)
+    _require_features(handle, members)
     try:
-        driver.execute_query(
-            "CREATE (:Supernode {name: $name, description: $description, query_name: $query_name, "
-            "params: $params, created_at: datetime()})",
-            name=name,
-            description=description,
-            query_name=query_name,
-            params=json.dumps(params),
-            database_=database_name(),
+        handle.write(
+            CREATE_SUPERNODE,
+            {
+                "name": name,
+                "description": description,
+                "query_name": query_name,
+                "params": json.dumps(params),
+            },
         )
     except ConstraintError:
         raise ValueError(f"a supernode named {name!r} exists") from None
-    _write_members(driver, name, members)
-    return get_supernode(driver, name)
+    _write_members(handle, name, members)
+    return get_supernode(handle, name)
 
 
-def evaluate_members(driver: Driver, query_name: str, params: dict[str, object]) -> list[str]:
+def evaluate_members(handle: Neo4jHandle, query_name: str, params: dict[str, object]) -> list[str]:
     """Run the defining query; read feature uids from column feature_uid, uid or its only column."""
-    result = run_query(driver, query_name, params, row_cap=MAX_MEMBERS)
+    result = run_query(handle, query_name, params, row_cap=MAX_MEMBERS)
     if result.capped:
         raise ValueError(f"query {query_name!r} returns more than {MAX_MEMBERS} rows")
     frame = result.frame
@@ -112,81 +147,74 @@ def evaluate_members(driver: Driver, query_name: str, params: dict[str, object])
     return sorted(set(values))
 
 
-def refresh_supernode(driver: Driver, name: str) -> RefreshResult:
+def refresh_supernode(handle: Neo4jHandle, name: str) -> RefreshResult:
     """Re-evaluate a query-defined supernode; a list-defined one keeps its members."""
-    node = _require(driver, name)
+    node = _require(handle, name)
     if node.query_name is None:
         return RefreshResult(name)
-    members = evaluate_members(driver, node.query_name, node.params)
-    return _write_members(driver, name, members)
+    members = evaluate_members(handle, node.query_name, node.params)
+    return _write_members(handle, name, members)
 
 
-def refresh_all_supernodes(driver: Driver) -> list[RefreshResult]:
+def refresh_all_supernodes(handle: Neo4jHandle) -> list[RefreshResult]:
     """Refresh every query-defined supernode; the ingest worker calls this after each run."""
-    return [refresh_supernode(driver, s.name) for s in list_supernodes(driver) if s.query_name]
+    return [refresh_supernode(handle, s.name) for s in list_supernodes(handle) if s.query_name]
 
 
-def get_supernode(driver: Driver, name: str) -> Supernode | None:
-    records, _, _ = driver.execute_query(
-        "MATCH (s:Supernode {name: $name}) "
-        "RETURN s, COLLECT { MATCH (s)-[:GROUPS]->(f) RETURN f.uid ORDER BY f.uid } AS members",
-        name=name,
-        database_=database_name(),
-        routing_="r",
-    )
+def get_supernode(handle: Neo4jHandle, name: str) -> Supernode | None:
+    records = handle.read(SUPERNODE_ROWS, {"name": name})
     return _from_record(records[0]) if records else None
 
 
-def list_supernodes(driver: Driver) -> list[Supernode]:
-    records, _, _ = driver.execute_query(
-        "MATCH (s:Supernode) "
-        "RETURN s, COLLECT { MATCH (s)-[:GROUPS]->(f) RETURN f.uid ORDER BY f.uid } AS members "
-        "ORDER BY s.name",
-        database_=database_name(),
-        routing_="r",
-    )
+def list_supernodes(handle: Neo4jHandle) -> list[Supernode]:
+    records = handle.read(SUPERNODE_ROWS, {"name": None})
     return [_from_record(r) for r in records]
 
 
-def history(driver: Driver, name: str) -> list[Revision]:
+def history(handle: Neo4jHandle, name: str) -> list[Revision]:
     """Membership revisions, oldest first."""
-    _require(driver, name)
-    records, _, _ = driver.execute_query(
-        "MATCH (:Supernode {name: $name})-[:HAS_REVISION]->(r) RETURN r ORDER BY r.at",
-        name=name,
-        database_=database_name(),
-        routing_="r",
-    )
+    _require(handle, name)
+    records = handle.read(REVISIONS, {"name": name})
     return [Revision(r["r"]["at"].to_native(), list(r["r"]["members"])) for r in records]
 
 
-def delete_supernode(driver: Driver, name: str) -> None:
-    _require(driver, name)
-    driver.execute_query(
-        "MATCH (s:Supernode {name: $name}) "
-        "OPTIONAL MATCH (s)-[:HAS_REVISION]->(r) DETACH DELETE s, r",
-        name=name,
-        database_=database_name(),
-    )
+def delete_supernode(handle: Neo4jHandle, name: str) -> None:
+    _require(handle, name)
+    handle.write(DELETE_SUPERNODE, {"name": name})
 
 
 @dataclass
 class CollapsedGraph:
-    """A graph with supernode members merged: `nodes` one row per group, `edges` summed."""
+    """A graph with supernode members merged (queries.collapse): `nodes` one row per group,
+    `edges` summed between groups named by supernode name or node id (with each end's kind),
+    `view_nodes` / `view_edges` the same in the graph view's columns, supernodes as `group:<name>`.
+    """
 
     graph_uid: str
     nodes: pd.DataFrame
     edges: pd.DataFrame
+    view_nodes: pd.DataFrame
+    view_edges: pd.DataFrame
 
 
 def collapsed_graph(
-    driver: Driver, graph_uid: str, names: list[str] | None = None
+    handle: Neo4jHandle, graph_uid: str, names: list[str] | None = None
 ) -> CollapsedGraph:
     """The supernode-collapsed view of one graph (all supernodes, or the named ones)."""
-    nodes = grouped_nodes(driver, graph_uid, names)
-    params = {"graph": graph_uid, "supernodes": names}
-    edges = run_query(driver, "supernode_collapsed_graph", params, row_cap=0).frame
-    groups = (
+    nodes = grouped_nodes(handle, graph_uid, names)
+    members = nodes[nodes["in_supernode"]]
+    groups = {name: part["node_id"].tolist() for name, part in members.groupby("group")}
+    view_nodes, view_edges = collapse(
+        nodes.drop(columns=["group", "in_supernode"]), read_edges(handle, graph_uid), groups
+    )
+    kind = dict(zip(view_nodes["node_id"], view_nodes["kind"], strict=True))
+    edges = view_edges.assign(
+        source_kind=view_edges["source"].map(kind), target_kind=view_edges["target"].map(kind)
+    )
+    for end in ("source", "target"):
+        edges[end] = edges[end].str.removeprefix(GROUP_PREFIX)
+    edges = edges.sort_values("weight", key=abs, ascending=False, ignore_index=True)
+    summary = (
         nodes.groupby("group", sort=False)
         .agg(
             kind=("kind", "first"),
@@ -198,18 +226,19 @@ def collapsed_graph(
         )
         .reset_index()
     )
-    groups.loc[groups["group"].isin(set(nodes.loc[nodes["in_supernode"], "group"])), "kind"] = (
-        "supernode"
-    )
-    return CollapsedGraph(graph_uid, groups, edges)
+    summary.loc[summary["group"].isin(groups), "kind"] = "supernode"
+    columns = ["source", "target", "source_kind", "target_kind", "weight", "share", "n_edges"]
+    return CollapsedGraph(graph_uid, summary, edges[columns], view_nodes, view_edges)
 
 
-def grouped_nodes(driver: Driver, graph_uid: str, names: list[str] | None = None) -> pd.DataFrame:
+def grouped_nodes(
+    handle: Neo4jHandle, graph_uid: str, names: list[str] | None = None
+) -> pd.DataFrame:
     """The graph's nodes with `group` (supernode name, else node id) and `in_supernode`."""
-    nodes = run_query(driver, "graph_nodes", {"graph": graph_uid}, row_cap=0).frame
+    nodes = run_query(handle, "graph_nodes", {"graph": graph_uid}, row_cap=0).frame
     if nodes.empty:
         raise LookupError(f"no complete graph {graph_uid!r}")
-    group_of = member_map(driver, names)
+    group_of = member_map(handle, names)
     supernode = [
         group_of.get(uid) if kind == "feature" else None
         for kind, uid in zip(nodes["kind"], nodes["feature_uid"], strict=True)
@@ -220,15 +249,15 @@ def grouped_nodes(driver: Driver, graph_uid: str, names: list[str] | None = None
 
 
 def export_graph_json(
-    driver: Driver, graph_uid: str, names: list[str] | None = None
+    handle: Neo4jHandle, graph_uid: str, names: list[str] | None = None
 ) -> dict[str, object]:
     """Neuronpedia graph JSON of one graph, its supernodes in `qParams.supernodes`.
 
     Each supernode with members in the graph becomes `[name, node_id, node_id, ...]` (its member
     instances in this graph; they are also pinned), written by circuitmap.graph_json.
     """
-    record = read_graph(driver, graph_uid)
-    nodes = grouped_nodes(driver, graph_uid, names)
+    record = read_graph(handle, graph_uid)
+    nodes = grouped_nodes(handle, graph_uid, names)
     members = nodes[nodes["in_supernode"]]
     groups = [[name, *frame["node_id"]] for name, frame in members.groupby("group", sort=True)]
     record.metadata["qParams"] = {
@@ -238,9 +267,9 @@ def export_graph_json(
     return graph_to_json(record)
 
 
-def member_map(driver: Driver, names: list[str] | None = None) -> dict[str, str]:
+def member_map(handle: Neo4jHandle, names: list[str] | None = None) -> dict[str, str]:
     """feature uid -> supernode name (a feature in several goes to the first name in order)."""
-    chosen = [s for s in list_supernodes(driver) if names is None or s.name in names]
+    chosen = [s for s in list_supernodes(handle) if names is None or s.name in names]
     missing = sorted(set(names or []) - {s.name for s in chosen})
     if missing:
         raise LookupError(f"no supernode named {missing[0]!r}")
@@ -251,60 +280,32 @@ def member_map(driver: Driver, names: list[str] | None = None) -> dict[str, str]
     return group_of
 
 
-def _write_members(driver: Driver, name: str, members: list[str]) -> RefreshResult:
+def _write_members(handle: Neo4jHandle, name: str, members: list[str]) -> RefreshResult:
     """Set GROUPS to exactly `members` and record a revision when membership changed."""
     members = sorted(set(members))
 
-    def work(tx) -> RefreshResult:
-        old = tx.run(
-            "MATCH (s:Supernode {name: $name}) "
-            "RETURN COLLECT { MATCH (s)-[:GROUPS]->(f) RETURN f.uid } AS members, "
-            "EXISTS { (s)-[:HAS_REVISION]->() } AS has_history",
-            name=name,
-        ).single()
+    def work(tx: ManagedTransaction) -> RefreshResult:
+        old = tx.run(CURRENT_MEMBERS, name=name).single()
         before = set(old["members"])
         result = RefreshResult(name, sorted(set(members) - before), sorted(before - set(members)))
-        tx.run(
-            "MATCH (s:Supernode {name: $name}) SET s.refreshed_at = datetime() "
-            "WITH s MATCH (s)-[g:GROUPS]->(f) WHERE f.uid IN $removed DELETE g",
-            name=name,
-            removed=result.removed,
-        )
-        tx.run(
-            "MATCH (s:Supernode {name: $name}) UNWIND $added AS uid "
-            "MATCH (f:Feature {uid: uid}) CREATE (s)-[:GROUPS]->(f)",
-            name=name,
-            added=result.added,
-        )
+        tx.run(REMOVE_MEMBERS, name=name, removed=result.removed)
+        tx.run(ADD_MEMBERS, name=name, added=result.added)
         if result.changed or not old["has_history"]:
-            tx.run(
-                "MATCH (s:Supernode {name: $name}) "
-                "CREATE (s)-[:HAS_REVISION]->(:SupernodeRevision {at: datetime(), "
-                "members: $members})",
-                name=name,
-                members=members,
-            )
+            tx.run(ADD_REVISION, name=name, members=members)
         return result
 
-    with driver.session(database=database_name()) as session:
-        return session.execute_write(work)
+    return handle.write_transaction(work)
 
 
-def _require_features(driver: Driver, uids: list[str]) -> None:
-    result = run_cypher(
-        driver,
-        "UNWIND $uids AS uid WITH uid WHERE NOT EXISTS { MATCH (:Feature {uid: uid}) } RETURN uid",
-        {"uids": uids},
-        row_cap=0,
-        check=False,
-    )
+def _require_features(handle: Neo4jHandle, uids: list[str]) -> None:
+    result = run_cypher(handle, UNKNOWN_FEATURES, {"uids": uids}, row_cap=0, check=False)
     if not result.frame.empty:
         unknown = result.frame["uid"].tolist()
         raise ValueError(f"unknown feature uid(s): {', '.join(unknown[:5])}")
 
 
-def _require(driver: Driver, name: str) -> Supernode:
-    found = get_supernode(driver, name)
+def _require(handle: Neo4jHandle, name: str) -> Supernode:
+    found = get_supernode(handle, name)
     if found is None:
         raise LookupError(f"no supernode named {name!r}")
     return found

@@ -3,6 +3,7 @@ does), one failed prompt on top (the demo has none), and AppTest helpers."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from neo4j import Driver
 from streamlit.testing.v1 import AppTest
 
 from circuitmap.records import GraphRecord, NodeRecord
-from db.connection import database_name
+from db.connection import Neo4jHandle, database_name
+from db.schema import ensure_schema
 from ingest.corpus import PromptRecord
 from ingest.spec import GraphSpec
 from ingest.writer import GraphWriter
@@ -68,7 +70,7 @@ def write_demo(driver: Driver, sample: DemoSample, with_failure: bool = True) ->
         first = sample.records[0]
         failed = PromptRecord.make(FAILED_PROMPT, tags=["two_hop"])
         spec = GraphSpec(first.model, first.transcoder, {})
-        GraphWriter(driver, database_name()).write_failure(failed, spec, FAILURE)
+        GraphWriter(Neo4jHandle(driver, database_name())).write_failure(failed, spec, FAILURE)
     clear_app_caches()
     return DemoCorpus(sample, dict(zip([p.uid for p in sample.prompts], uids, strict=True)))
 
@@ -110,3 +112,105 @@ def table(at: AppTest, *columns: str, without: tuple[str, ...] = ()):
         if set(columns) <= names and not names & set(without):
             return frame.value
     raise AssertionError(f"no table with columns {columns}")
+
+
+# ---- a small synthetic corpus (no trained demo needed) -----------------------------------------
+
+SMALL_TRANSCODER = "synthetic-clt"
+SMALL_MODEL = "synthetic-model"
+AKRON_TEXT = "the capital of the state containing akron is"
+DALLAS_TEXT = "the capital of the state containing dallas is"
+SUM_TEXT = '98 + 91 = "'  # a quote in an axis token
+SUM_UID = "addition:98+91"  # a `+` in the graph uid
+WRONG_TOP = "179"  # the model's top prediction for 98+91, the expected answer being 189
+
+
+@dataclass
+class SmallCard:
+    """A catalogue row (ingest.catalog.write_catalogue) for a synthetic feature."""
+
+    layer: int
+    index: int
+    label: str
+    density: float
+    max_activation: float
+    top_logits: list[str]
+    top_logit_effects: list[float]
+    bottom_logits: list[str]
+    bottom_logit_effects: list[float]
+    top_contexts: list[dict]
+
+
+@dataclass
+class SmallCorpus:
+    graphs: dict[str, str]  # graph uid by prompt uid
+    records: dict[str, GraphRecord]  # by prompt uid
+
+    def feature_uid(self, node: NodeRecord) -> str:
+        return f"{SMALL_TRANSCODER}/{node.layer}/{node.feature_index}"
+
+
+def small_records() -> dict[str, tuple[PromptRecord, GraphRecord]]:
+    """Three synthetic graphs (seeded, ~60 features each), with prompts, tags and answers."""
+    from circuitmap.synthetic import SyntheticConfig, synthetic_graph
+
+    config = SyntheticConfig(n_features=60, n_edges=900, catalog_size=64, seed=3)
+    specs = [
+        ("two_hop:akron", AKRON_TEXT, ["two_hop"], "columbus", "columbus"),
+        ("two_hop:dallas", DALLAS_TEXT, ["two_hop"], "austin", "austin"),
+        (SUM_UID, SUM_TEXT, ["addition"], "189", WRONG_TOP),
+    ]
+    out = {}
+    for uid, text, tags, answer, top in specs:
+        record = synthetic_graph(
+            text, config, answer=top, model=SMALL_MODEL, transcoder=SMALL_TRANSCODER
+        )
+        out[uid] = (PromptRecord(uid=uid, text=text, tags=tags, answer=answer), record)
+    return out
+
+
+def _cards(records: list[GraphRecord]) -> list[SmallCard]:
+    keys = sorted(
+        {(n.layer, n.feature_index) for r in records for n in r.nodes if n.kind == "feature"}
+    )
+    return [
+        SmallCard(
+            layer,
+            index,
+            f'feature {layer}/{index} "quoted"',
+            0.01,
+            5.0,
+            ["austin", "columbus"],
+            [0.9, 0.4],
+            ["the"],
+            [-0.3],
+            [{"tokens": ["the", "state", "of", "ohio"], "activations": [0.0, 1.0, 0.2, 4.0]}],
+        )
+        for layer, index in keys
+    ]
+
+
+def write_small_corpus(driver: Driver) -> SmallCorpus:
+    """The catalogue of the three graphs' features, then the graphs, folded into the aggregates."""
+    from ingest.aggregate import Aggregator
+    from ingest.catalog import TranscoderInfo, write_catalogue
+
+    records = small_records()
+    database = database_name()
+    ensure_schema(driver, database)
+    info = TranscoderInfo(SMALL_TRANSCODER, SMALL_MODEL, "clt", 4, 64, 16)
+    handle = Neo4jHandle(driver, database)
+    write_catalogue(handle, info, _cards([r for _, r in records.values()]))
+    writer = GraphWriter(handle)
+    graphs = {uid: writer.write_graph(p, r).graph_uid for uid, (p, r) in records.items()}
+    Aggregator(handle).fold_all()
+    clear_app_caches()
+    return SmallCorpus(graphs, {uid: r for uid, (_, r) in records.items()})
+
+
+def component_data(at: AppTest, key: str = "gv_chart") -> dict:
+    """The data the page sent to the client-side graph view (graph, cards, view state)."""
+    found = [c for c in at.get("bidi_component") if getattr(c, "key", None) == key]
+    if not found:
+        raise AssertionError(f"no component with key {key!r} on the page")
+    return json.loads(found[0].proto.json)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,31 +26,68 @@ CHROMIUM_ARGS = [
 ]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
-NODE_POINT = ".js-plotly-plot .scatterlayer .point"
-# Screen position of a node of the graph chart, from Plotly's own data (nodes are SVG points).
-NODE_XY = """(id) => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const i = gd._fullData.findIndex(t => t.customdata && Array.from(t.customdata).includes(id));
-  if (i < 0) return null;
-  const j = Array.from(gd._fullData[i].customdata).indexOf(id);
-  const point = gd.querySelectorAll('.scatterlayer .trace')[i].querySelectorAll('.point')[j];
-  const r = point.getBoundingClientRect();
-  return [r.x + r.width / 2, r.y + r.height / 2];
+GRAPH = ".cm-gv"  # the graph view component's root (inside its shadow root: locators pierce it)
+NODE = ".cm-node"
+# The component's root element from page JavaScript (document.querySelector does not enter
+# shadow roots).
+FIND_VIEW = """() => {
+  for (const host of document.querySelectorAll('.stBidiComponent, [class*="BidiComponent"], div')) {
+    const gv = host.shadowRoot && host.shadowRoot.querySelector('.cm-gv');
+    if (gv) return gv;
+  }
+  return document.querySelector('.cm-gv');
 }"""
-# Segments drawn by the edge traces (each edge is two points and a gap).
-EDGES_DRAWN = """() => document.querySelector('.js-plotly-plot')._fullData
-  .filter(t => t.mode === 'lines').reduce((n, t) => n + t.x.length / 3, 0)"""
-# The node under the mouse, as Plotly's hover picked it (null while none).
-HOVERED = """() => {
-  const hover = document.querySelector('.js-plotly-plot')._hoverdata;
-  return hover && hover.length ? hover[0].customdata : null;
-}"""
-# True once the chart shows `id` as the selected node.
-SHOWS_SELECTED = """(id) => {
-  const gd = document.querySelector('.js-plotly-plot');
-  return !!gd && !!gd._fullData && gd._fullData.some(
-    t => t.name && t.name.endsWith(':selected') && Array.from(t.customdata).includes(id));
-}"""
+# Arms a timer for the next change of one of the view's data attributes ("selected", "pinned",
+# "groups", "hovered"): from the input event that caused it (click or mouse move) until the
+# browser has painted the frame after it; the result lands in window.__cmElapsed (ms).
+ARM = """([attribute, expected]) => {
+  const gv = (FIND)();
+  window.__cmElapsed = null;
+  let t0 = null;
+  const start = (e) => { if (t0 === null) t0 = e.timeStamp; };
+  for (const type of ['mousedown', 'mousemove', 'mouseover', 'keydown']) {
+    gv.addEventListener(type, start, {capture: true, once: true});
+  }
+  const key = 'data-' + attribute;
+  const obs = new MutationObserver(() => {
+    if (gv.getAttribute(key) !== expected) return;
+    obs.disconnect();
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      window.__cmElapsed = performance.now() - (t0 === null ? performance.now() : t0);
+    }));
+  });
+  obs.observe(gv, {attributes: true, attributeFilter: [key]});
+}""".replace("(FIND)", "(" + FIND_VIEW + ")")
+ELAPSED = "() => window.__cmElapsed"
+# What the view shows: its state and the edges and labels drawn.
+DRAWN = """() => {
+  const gv = (FIND)();
+  return {
+    selected: gv.dataset.selected || '',
+    pinned: (gv.dataset.pinned || '').split(',').filter(Boolean),
+    groups: JSON.parse(gv.dataset.groups || '{}'),
+    hovered: gv.dataset.hovered || '',
+    edges: gv.querySelectorAll('.cm-edge').length,
+    pinLabels: Array.from(gv.querySelectorAll('.cm-pin-label')).map(t => t.textContent),
+    nodes: gv.querySelectorAll('.cm-node').length,
+    card: gv.querySelector('.cm-card').hidden ? '' : gv.querySelector('.cm-card').innerText,
+  };
+}""".replace("(FIND)", "(" + FIND_VIEW + ")")
+# Bounding boxes of the drawn nodes and labels (for the overlap and clipping checks).
+BOXES = """() => {
+  const gv = (FIND)();
+  const svg = gv.querySelector('svg').getBoundingClientRect();
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return [r.x, r.y, r.width, r.height];
+  };
+  return {
+    svg: [svg.x, svg.y, svg.width, svg.height],
+    nodes: Array.from(gv.querySelectorAll('.cm-node')).map(el => [el.dataset.id, ...box(el)]),
+    labels: Array.from(gv.querySelectorAll('.cm-logit, .cm-tok'))
+      .map(el => [el.textContent, ...box(el)]),
+  };
+}""".replace("(FIND)", "(" + FIND_VIEW + ")")
 
 
 def free_port() -> int:
@@ -88,27 +126,73 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"the dashboard did not answer at {url} within {timeout:.0f} s")
 
 
-def open_graph_page(page, url: str, graph_uid: str, timeout_ms: int = 90_000) -> float:
+def graph_url(url: str, **params: str) -> str:
+    """The graph view's URL with its parameters encoded (a `+` in a uid stays a `+`)."""
+    return f"{url}/graph?{urllib.parse.urlencode(params)}"
+
+
+def open_graph_page(page, url: str, graph_uid: str, timeout_ms: int = 90_000, **params) -> float:
     """Load the graph view of `graph_uid`; seconds until the script is done and nodes are drawn."""
     start = time.perf_counter()
-    page.goto(f"{url}/graph?graph={graph_uid}")
+    page.goto(graph_url(url, graph=graph_uid, **params))
     page.wait_for_selector(IDLE, timeout=timeout_ms)
-    page.wait_for_selector(NODE_POINT, timeout=timeout_ms)
+    page.wait_for_selector(NODE, timeout=timeout_ms)
     return time.perf_counter() - start
 
 
-def click_node(page, node_id: str, timeout_ms: int = 90_000) -> tuple[str, float]:
-    """Click a node of the chart: (the node Plotly picked, seconds until the chart shows it
-    selected, or no longer selected if it was, and the run is over). In crowded cells markers
-    overlap, so the node under the cursor (Plotly's hover data) may be a neighbour of `node_id`."""
-    x, y = page.evaluate(NODE_XY, node_id)
+def node_center(page, node_id: str) -> tuple[float, float]:
+    box = page.locator(f'{NODE}[data-id="{node_id}"]').bounding_box()
+    if box is None:
+        raise LookupError(f"node {node_id} is not drawn")
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def timed(page, attribute: str, expected: str, act, timeout_ms: int = 30_000) -> float:
+    """Seconds from the input event `act()` causes until the view's `data-<attribute>` reads
+    `expected` and the browser has painted it."""
+    page.evaluate(ARM, [attribute, expected])
+    act()
+    page.wait_for_function("() => typeof window.__cmElapsed === 'number'", timeout=timeout_ms)
+    return page.evaluate(ELAPSED) / 1000
+
+
+def hover_node(page, node_id: str) -> float:
+    """Move the mouse onto a node: seconds until its hover card is drawn."""
+    page.mouse.move(5, 5)
+    x, y = node_center(page, node_id)
+    return timed(page, "hovered", node_id, lambda: page.mouse.move(x, y))
+
+
+def click_node(page, node_id: str, modifiers: list[str] | None = None) -> tuple[str, float]:
+    """Click a node: (the view's selection after it, seconds until it is drawn). Clicking the
+    selected node clears the selection; with modifiers=["Shift"] the click pins instead."""
+    x, y = node_center(page, node_id)
     page.mouse.move(x, y)
-    page.wait_for_function(HOVERED, timeout=timeout_ms)
-    picked = page.evaluate(HOVERED)
-    toggles_off = page.evaluate(SHOWS_SELECTED, picked)  # clicking the selected node clears it
-    start = time.perf_counter()
-    page.mouse.click(x, y)
-    done = f"(id) => ({SHOWS_SELECTED})(id) !== {'true' if toggles_off else 'false'}"
-    page.wait_for_function(done, arg=picked, timeout=timeout_ms)
+    before = page.evaluate(DRAWN)
+    if modifiers:
+        pinned = [p for p in before["pinned"] if p != node_id]
+        expected = ",".join(pinned if node_id in before["pinned"] else [*pinned, node_id])
+        attribute = "pinned"
+    else:
+        expected = "" if before["selected"] == node_id else node_id
+        attribute = "selected"
+
+    def act() -> None:
+        for key in modifiers or []:
+            page.keyboard.down(key)
+        page.mouse.click(x, y)
+        for key in modifiers or []:
+            page.keyboard.up(key)
+
+    seconds = timed(page, attribute, expected, act)
+    return page.evaluate(DRAWN)["selected"], seconds
+
+
+def wait_url(page, fragment: str, timeout_ms: int = 30_000) -> None:
+    """Until the page's URL contains `fragment` (the component's state reached the URL)."""
+    page.wait_for_function(
+        "(f) => decodeURIComponent(location.search.replace(/[+]/g, ' ')).includes(f)",
+        arg=fragment,
+        timeout=timeout_ms,
+    )
     page.wait_for_selector(IDLE, timeout=timeout_ms)
-    return picked, time.perf_counter() - start

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from neo4j import Driver
 
-from circuitmap.demo.stages import DemoBuild, build_demo, built_demo
+from circuitmap.demo.artifacts import CHECKOUT_TEST_HOME, demo_root
+from circuitmap.demo.stages import DemoBuild, build_demo, find_built_demo
 from circuitmap.pipeline import GraphBuilder
 from db import server
 from db.config import load_settings
@@ -28,9 +29,7 @@ from tests.ingest_helpers import wipe_database
 # Tests wipe the database they use: unless a home was chosen, they get their own local server
 # (same default as the Makefile's `test` target), never the one holding `make demo`'s data.
 if not os.environ.get("CIRCUITMAP_HOME") and not os.environ.get("NEO4J_URI"):
-    os.environ["CIRCUITMAP_HOME"] = str(
-        Path(__file__).resolve().parents[1] / ".circuitmap" / "test"
-    )
+    os.environ["CIRCUITMAP_HOME"] = str(CHECKOUT_TEST_HOME)
     os.environ["CIRCUITMAP_NEO4J_PORT"] = "7688"
 
 NEO4J_IMAGE = "neo4j:5.26-community"
@@ -94,20 +93,15 @@ def clean_db(neo4j_driver: Driver) -> Driver:
 # ---- the demo world (trained once, cached; see circuitmap/demo/stages.py) -------------------
 
 
-def _homes() -> list[Path]:
-    homes = [os.environ.get("CIRCUITMAP_HOME") or "~/.circuitmap", "~/.circuitmap"]
-    return list(dict.fromkeys(Path(h).expanduser().resolve() for h in homes))
-
-
 @pytest.fixture(scope="session")
 def demo() -> DemoBuild:
-    """The demo artefacts `make demo` built (in $CIRCUITMAP_HOME/demo or ~/.circuitmap/demo), else
-    built once into the test home, where later runs find them (about 10 minutes on one core)."""
-    for home in _homes():
-        found = built_demo(home / "demo")
-        if found is not None:
-            return found
-    return build_demo(root=_homes()[0] / "demo", threads=1, progress=False, log=lambda _: None)
+    """The demo artefacts wherever they are built (the test home, ~/.circuitmap/demo where
+    `make demo` puts them: read in place, the user's database untouched), else built once into
+    the test home, reusing any stage built elsewhere (all of them: about 10 minutes on one core)."""
+    found = find_built_demo()
+    if found is not None:
+        return found
+    return build_demo(root=demo_root(), threads=1, progress=False, log=lambda _: None)
 
 
 @pytest.fixture(scope="session")

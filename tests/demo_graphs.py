@@ -12,7 +12,7 @@ from circuitmap.demo.catalogue import FeatureCard, label_features
 from circuitmap.demo.stages import DemoBuild
 from circuitmap.pipeline import GraphBuilder
 from circuitmap.records import GraphRecord
-from db.connection import database_name
+from db.connection import Neo4jHandle, database_name
 from db.schema import ensure_schema
 from ingest.aggregate import Aggregator
 from ingest.catalog import TranscoderInfo, transcoder_info, write_catalogue
@@ -69,12 +69,13 @@ def write_sample(
     aggregates as an ingest run leaves them; returns the graph uids."""
     database = database_name()
     ensure_schema(driver, database)
-    write_catalogue(driver, sample.info, sample.cards, database)
-    writer = GraphWriter(driver, database)
+    handle = Neo4jHandle(driver, database)
+    write_catalogue(handle, sample.info, sample.cards)
+    writer = GraphWriter(handle)
     uids = [
         writer.write_graph(prompt, record).graph_uid
         for prompt, record in zip(sample.prompts, sample.records, strict=True)
         if tasks is None or prompt.tags[0] in tasks
     ]
-    Aggregator(driver, database).fold_all()
+    Aggregator(handle).fold_all()
     return uids

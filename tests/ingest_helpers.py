@@ -95,7 +95,9 @@ def snapshot(driver: Driver) -> dict:
 
 
 def stored_graph(driver: Driver, graph_uid: str) -> tuple[dict, dict]:
-    """A stored graph as ({node_id: properties}, {(source id, target id): weight})."""
+    """A stored graph as ({node_id: properties}, {(source id, target id): weight}); checks that
+    `idx` numbers the nodes, that no edge is stored twice or leaves its graph, and that every
+    node's `in_abs_weight` is the sum of |weight| over its incoming edges."""
     nodes = query(
         driver,
         "MATCH (:Graph {uid: $uid})-[:HAS_NODE]->(n) RETURN n {.*, labels: labels(n)} AS n",
@@ -103,13 +105,22 @@ def stored_graph(driver: Driver, graph_uid: str) -> tuple[dict, dict]:
     )
     by_idx = {n["n"]["idx"]: n["n"] for n in nodes}
     assert sorted(by_idx) == list(range(len(nodes))), "node idx must number the graph's nodes"
-    edges = {}
-    for target in by_idx.values():
-        assert len(target["in_nodes"]) == len(target["in_weights"])
-        for source, weight in zip(target["in_nodes"], target["in_weights"], strict=True):
-            key = (by_idx[source]["node_id"], target["node_id"])
-            assert key not in edges, f"edge {key} stored twice"
-            edges[key] = weight
+    rows = query(
+        driver,
+        "MATCH (:Graph {uid: $uid})-[:HAS_NODE]->(b)<-[r:ATTR]-(a)"
+        " RETURN a.node_id AS source, a.graph_uid AS graph, b.node_id AS target, r.weight AS w",
+        uid=graph_uid,
+    )
+    edges, in_abs = {}, {}
+    for row in rows:
+        key = (row["source"], row["target"])
+        assert row["graph"] == graph_uid, f"edge {key} leaves its graph"
+        assert key not in edges, f"edge {key} stored twice"
+        edges[key] = row["w"]
+        in_abs[row["target"]] = in_abs.get(row["target"], 0.0) + abs(row["w"])
+    for node in by_idx.values():
+        want = in_abs.get(node["node_id"], 0.0)
+        assert abs(node["in_abs_weight"] - want) <= 1e-9 * max(1.0, want), node["node_id"]
     return {n["node_id"]: n for n in by_idx.values()}, edges
 
 
@@ -159,7 +170,7 @@ def assert_database_consistent(driver: Driver) -> None:
     partial = query(
         driver,
         "MATCH (g:Graph) OPTIONAL MATCH (g)-[:HAS_NODE]->(n)"
-        " WITH g, count(n) AS n_nodes, sum(size(n.in_nodes)) AS n_edges"
+        " WITH g, count(n) AS n_nodes, sum(COUNT { (n)<-[:ATTR]-() }) AS n_edges"
         " WHERE n_nodes <> g.n_nodes OR n_edges <> g.n_edges RETURN g.uid AS uid",
     )
     assert partial == []

@@ -256,6 +256,7 @@ def _uid(graph: GraphRecord, node: NodeRecord) -> str:
 def store(driver, graph: GraphRecord, tags: tuple[str, ...] = ("two-hop",)) -> str:
     """Write `graph` with the ingest writer (answer = top logit) and fold it into the corpus
     aggregates, as an ingest run leaves it; returns its graph uid."""
+    from db.connection import Neo4jHandle, database_name
     from ingest.aggregate import Aggregator
     from ingest.corpus import PromptRecord
     from ingest.spec import prompt_uid
@@ -263,8 +264,9 @@ def store(driver, graph: GraphRecord, tags: tuple[str, ...] = ("two-hop",)) -> s
 
     top = max((n for n in graph.nodes if n.kind == "logit"), key=lambda n: n.probability or 0)
     prompt = PromptRecord(prompt_uid(graph.prompt), graph.prompt, list(tags), top.token)
-    uid = GraphWriter(driver).write_graph(prompt, graph).graph_uid
-    Aggregator(driver).fold_all()
+    handle = Neo4jHandle(driver, database_name())
+    uid = GraphWriter(handle).write_graph(prompt, graph).graph_uid
+    Aggregator(handle).fold_all()
     return uid
 
 

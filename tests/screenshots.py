@@ -1,6 +1,6 @@
 """Screenshots of the dashboard for the README, taken from whatever database is configured
 (after `make demo`, the demo's): the graph view of the first two-hop prompt (tag `two_hop`) with
-its most influential feature selected, and that feature's page.
+its most influential feature selected and another's hover card open, and that feature's page.
 
     .venv/bin/python -m tests.screenshots [--out docs/images]
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from db.connection import get_driver
+from db.connection import open_handle
 from queries.runner import run_query
 from tests.browser import (
     CHROMIUM,
@@ -18,26 +18,27 @@ from tests.browser import (
     IDLE,
     click_node,
     dashboard_server,
+    hover_node,
     open_graph_page,
 )
 
-VIEWPORT = {"width": 1700, "height": 1500}
+VIEWPORT = {"width": 1440, "height": 900}
 TWO_HOP = "two_hop"  # the demo's tag for "the capital of the state containing <city> is"
 
 
 def pick_graph() -> tuple[str, str]:
     """(graph uid, node id): a two-hop prompt's graph (any graph if none is tagged) and its most
     influential feature (smallest cumulative influence)."""
-    with get_driver() as driver:
-        graphs = run_query(driver, "graph_search", {"tag": TWO_HOP, "status": "complete"}).frame
+    with open_handle() as handle:
+        graphs = run_query(handle, "graph_search", {"tag": TWO_HOP, "status": "complete"}).frame
         if graphs.empty:
-            graphs = run_query(driver, "graph_search", {"status": "complete"}).frame
+            graphs = run_query(handle, "graph_search", {"status": "complete"}).frame
         if graphs.empty:
             raise SystemExit("no complete graph in the database: run `make demo` first")
         graph = str(graphs["graph_uid"].iloc[-1])  # the oldest: the corpus's first prompt
-        nodes = run_query(driver, "graph_nodes", {"graph": graph}, row_cap=0).frame
+        nodes = run_query(handle, "graph_nodes", {"graph": graph}, row_cap=0).frame
     features = nodes[nodes["kind"] == "feature"].sort_values("influence")
-    return graph, str(features["node_id"].iloc[0])
+    return graph, [str(n) for n in features["node_id"].iloc[:2]]
 
 
 def main() -> None:
@@ -46,13 +47,14 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    graph, node = pick_graph()
+    graph, (node, hovered) = pick_graph()
     args.out.mkdir(parents=True, exist_ok=True)
     with dashboard_server() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport=VIEWPORT)
         open_graph_page(page, url, graph)
         click_node(page, node)
+        hover_node(page, hovered)
         page.wait_for_timeout(800)
         page.screenshot(path=str(args.out / "graph_view.png"), full_page=True)
         page.get_by_text("Feature page").click()

@@ -34,6 +34,7 @@ from circuitmap.pipeline import GraphBuilder
 from circuitmap.records import GraphRecord, NodeRecord
 from cli.main import app
 from db.config import load_settings
+from db.connection import Neo4jHandle, database_name
 from db.server import local_password
 from ingest.catalog import TranscoderInfo, write_catalogue
 from queries.labels import set_feature_label
@@ -310,11 +311,12 @@ def test_catalogue_writer_refreshes_auto_labels_and_keeps_edited_ones(clean_db):
     cards[1].index = 1
     for i, card in enumerate(cards):
         card.label = f"auto {i}"
-    assert write_catalogue(clean_db, info, cards) == 2
+    handle = Neo4jHandle(clean_db, database_name())
+    assert write_catalogue(handle, info, cards) == 2
     set_feature_label(clean_db, "tc-x/0/0", "edited")
     for i, card in enumerate(cards):
         card.label = f"auto v2 {i}"
-    write_catalogue(clean_db, info, cards)
+    write_catalogue(handle, info, cards)
     rows = query(clean_db, "MATCH (f:Feature) RETURN f.uid AS uid, f.label AS label ORDER BY uid")
     assert rows == [
         {"uid": "tc-x/0/0", "label": "edited"},

@@ -31,7 +31,7 @@ TINY = DemoModelSpec(
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    return build_demo_model(TINY, root=tmp_path_factory.mktemp("demo"), threads=1, progress=False)
+    return build_demo_model(TINY, root=tmp_path_factory.mktemp("demo"), progress=False)
 
 
 def test_saved_model_loads_with_auto_classes(tiny_dir):
@@ -79,7 +79,7 @@ def test_cached_model_is_reused_and_inputs_change_the_directory(tiny_dir, monkey
 
 
 def test_training_is_reproducible(tiny_dir, tmp_path):
-    again = build_demo_model(TINY, root=tmp_path, threads=1, progress=False)
+    again = build_demo_model(TINY, root=tmp_path, progress=False)
     first, second = (
         load_file(tiny_dir / "model.safetensors"),
         load_file(again / "model.safetensors"),

@@ -9,6 +9,7 @@ from circuitmap.synthetic import SyntheticConfig, synthetic_graph
 from queries import graph_reader
 from queries.runner import run_query
 from tests.planted import store
+from tests.query_helpers import handle_of
 
 
 @pytest.fixture
@@ -42,15 +43,15 @@ def test_read_graph_and_the_dashboard_read_edges_in_one_row(stored, monkeypatch)
         "run_query",
         lambda d, name, *a, **k: names.append(name) or run_query(d, name, *a, **k),
     )
-    again = graph_reader.read_graph(driver, uid)
+    again = graph_reader.read_graph(handle_of(driver), uid)
     assert "graph_edges" not in names and "graph_edge_lists" in names
     got = edge_set(
         [n.node_id for n in again.nodes], again.edge_source, again.edge_target, again.edge_weight
     )
     assert got == expected and len(expected) == record.n_edges
-    edges = graph_reader.read_edges(driver, uid)
+    edges = graph_reader.read_edges(handle_of(driver), uid)
     assert edge_set(None, edges["source"], edges["target"], edges["weight"]) == expected
-    assert graph_reader.read_edges(driver, "no-such-graph").empty
+    assert graph_reader.read_edges(handle_of(driver), "no-such-graph").empty
 
     import app.data.graphs
 
@@ -68,14 +69,16 @@ def test_graph_edges_are_the_records_edges_with_their_shares(stored):
         (ids[s], ids[t]): (w, abs(w) / into[t])
         for s, t, w in zip(record.edge_source, record.edge_target, weight, strict=True)
     }
-    edges = run_query(driver, "graph_edges", {"graph": uid}, row_cap=0).frame
+    edges = run_query(handle_of(driver), "graph_edges", {"graph": uid}, row_cap=0).frame
     assert len(edges) == record.n_edges
     got = {(r.source, r.target): (r.weight, r.share) for r in edges.itertuples(index=False)}
     assert got.keys() == expected.keys()
     for key, (w, share) in expected.items():
         assert got[key] == pytest.approx((w, share), rel=1e-6), key
     assert edges["weight"].abs().is_monotonic_decreasing
-    strong = run_query(driver, "graph_edges", {"graph": uid, "min_abs_weight": 0.5}).frame
+    strong = run_query(
+        handle_of(driver), "graph_edges", {"graph": uid, "min_abs_weight": 0.5}
+    ).frame
     assert len(strong) == int((np.abs(weight) >= 0.5).sum()) > 0
     assert strong["share"].tolist() == pytest.approx(
         [expected[s, t][1] for s, t in zip(strong["source"], strong["target"], strict=True)]

@@ -12,12 +12,13 @@ import pytest
 from neo4j import Driver
 
 from circuitmap.synthetic import synthetic_prompts
-from db.connection import database_name
+from db.connection import Neo4jHandle, database_name
 from db.schema import ensure_schema
 from ingest.aggregate import Aggregator
 from ingest.compute import InlineExecutor
 from ingest.corpus import Corpus, PromptRecord
 from ingest.payload import GraphPayload, failure_payload
+from ingest.spec import GraphSpec
 from ingest.worker import Worker, WorkerOptions
 from ingest.writer import GraphWriter, WriteResult
 from tests.ingest_helpers import (
@@ -45,8 +46,8 @@ def computed():
 def test_a_batch_stores_what_one_by_one_writes_store(clean_db: Driver, computed) -> None:
     computer, prompts, graphs = computed
     ensure_schema(clean_db, database_name())
-    writer = GraphWriter(clean_db, database_name(), agg_pairs=-1)
-    aggregator = Aggregator(clean_db, database_name())
+    writer = GraphWriter(Neo4jHandle(clean_db, database_name()), agg_pairs=-1)
+    aggregator = Aggregator(Neo4jHandle(clean_db, database_name()))
     failed = prompts[8]
     for prompt, graph in zip(prompts, graphs, strict=False):
         assert writer.write_graph(prompt, graph).status == "written"
@@ -82,12 +83,29 @@ def test_a_batch_stores_what_one_by_one_writes_store(clean_db: Driver, computed)
     assert_database_consistent(clean_db)
 
 
+def test_edges_split_over_several_statements_store_the_same_graphs(
+    clean_db: Driver, computed
+) -> None:
+    """A graph with more edges than one statement takes (350k-edge graphs) is written in several
+    statements of its transaction: each edge once, between the right nodes, in_abs_weight whole."""
+    _, prompts, graphs = computed
+    ensure_schema(clean_db, database_name())
+    writer = GraphWriter(Neo4jHandle(clean_db, database_name()), edges_per_statement=97)
+    assert max(g.n_edges for g in graphs) > 3 * 97
+    results = writer.write([writer.payload(p, g) for p, g in zip(prompts, graphs, strict=False)])
+    assert [r.n_edges for r in results] == [g.n_edges for g in graphs]
+    for prompt, graph in zip(prompts, graphs, strict=False):
+        assert_same_graph(clean_db, GraphSpec.of(graph).graph_uid(prompt.uid), graph)
+    Aggregator(Neo4jHandle(clean_db, database_name())).fold_all()
+    assert_database_consistent(clean_db)
+
+
 class HeldWriter(GraphWriter):
     """Holds its first write until every other graph waits in the worker's queue, so the next
     write has a full batch; records the size of every transaction."""
 
     def __init__(self, driver: Driver, waiting: int):
-        super().__init__(driver, database_name())
+        super().__init__(Neo4jHandle(driver, database_name()))
         self.sizes: list[int] = []
         self.waiting = waiting
         self.worker: Worker | None = None
@@ -118,9 +136,8 @@ def test_the_worker_batches_waiting_graphs_and_isolates_a_refused_one(
     ensure_schema(clean_db, database_name())
     writer = HeldWriter(clean_db, waiting=6)
     worker = Worker(
-        clean_db,
+        Neo4jHandle(clean_db, database_name()),
         InlineExecutor(computer),
-        database=database_name(),
         writer=writer,
         options=WorkerOptions(busy_poll_s=0.1, batch_graphs=8),
     )
@@ -144,9 +161,8 @@ def test_a_large_graph_does_not_take_others_into_its_transaction(
     writer = HeldWriter(clean_db, waiting=4)
     computer = small_computer()  # 600 edges per graph: two fit under 1,000, a third does not
     worker = Worker(
-        clean_db,
+        Neo4jHandle(clean_db, database_name()),
         InlineExecutor(computer),
-        database=database_name(),
         writer=writer,
         options=WorkerOptions(busy_poll_s=0.1, batch_graphs=8, batch_edges=1000),
     )

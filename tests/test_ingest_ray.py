@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from neo4j import Driver
 
-from db.connection import database_name
+from db.connection import Neo4jHandle, database_name
 from db.schema import ensure_schema
 from ingest.compute import ComputeRecipe, RayExecutor
 from ingest.corpus import Corpus
@@ -23,7 +23,7 @@ def test_ray_actors_compute_and_the_worker_writes(clean_db: Driver, tmp_path: Pa
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         executor = RayExecutor(ComputeRecipe("synthetic", settings=SMALL), "local", 2)
-        summary = Worker(clean_db, executor, database=database_name()).run(
+        summary = Worker(Neo4jHandle(clean_db, database_name()), executor).run(
             Corpus(tmp_path / "corpus.jsonl")
         )
         executor.close()

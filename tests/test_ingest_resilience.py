@@ -17,7 +17,7 @@ from neo4j import Driver
 
 from db import server
 from db.config import load_settings
-from db.connection import database_name, get_driver
+from db.connection import Neo4jHandle, database_name, get_driver
 from db.schema import ensure_schema
 from ingest.compute import InlineExecutor
 from ingest.corpus import Corpus
@@ -56,7 +56,7 @@ def complete_graphs(driver: Driver) -> int:
 
 # Big graphs, so that each statement of a graph's transaction (or of a fold) runs long enough to be
 # caught running; every feature pair aggregated, so that a fold has tens of thousands of them.
-KILL_ARGS = ["--set", "n_edges=60000", "--set", "n_features=600", "--agg-pairs", "-1"]
+KILL_ARGS = ["--set", "n_edges=30000", "--set", "n_features=400", "--agg-pairs", "-1"]
 
 
 def killed_run(driver: Driver, tmp_path: Path, prompts: int, statement: str) -> tuple[Path, Path]:
@@ -167,9 +167,8 @@ def test_neo4j_stopped_and_restarted_during_a_run_loses_nothing(second_server, t
         del os.environ["CM_TEST_COMPUTE_LOG"], os.environ["CM_TEST_COMPUTE_DELAY"]
     messages: list[str] = []
     worker = Worker(
-        driver,
+        Neo4jHandle(driver, database_name()),
         InlineExecutor(computer),
-        database=database_name(),
         options=WorkerOptions(max_wait_s=300, max_backoff_s=2, busy_poll_s=0.2),
     )
     worker.reporter.log = messages.append
@@ -190,3 +189,30 @@ def test_neo4j_stopped_and_restarted_during_a_run_loses_nothing(second_server, t
     assert any("waiting for Neo4j" in m for m in messages)
     assert complete_graphs(driver) == 30
     assert_database_consistent(driver)
+
+
+def test_an_outage_logs_circuitmaps_waiting_lines_not_the_drivers(
+    second_server, tmp_path, monkeypatch
+) -> None:
+    """`circuitmap ingest` across a server restart: clear "waiting for Neo4j" lines, none of the
+    driver's own retry and connection warnings (about 80 of them before)."""
+    settings, driver = second_server
+    monkeypatch.setenv("COLUMNS", "300")  # one console line per message
+    corpus, log = tmp_path / "corpus.jsonl", tmp_path / "computed.log"
+    write_corpus(corpus, 30)
+    args = ("--set", "n_edges=2000", "--set", "n_features=100")
+    worker = ingest_process(corpus, log, *args, delay=0.5)  # still computing when the server stops
+    deadline = time.monotonic() + 240
+    while complete_graphs(driver) < 2:
+        assert worker.poll() is None and time.monotonic() < deadline, worker.communicate()[0]
+        time.sleep(0.1)
+    server.stop(settings)
+    time.sleep(3)
+    server.start(settings)
+    out = finish(worker)
+    waiting = [line for line in out.splitlines() if "waiting for Neo4j" in line]
+    assert waiting, out
+    assert all(line.endswith(" s)") and "\n" not in line for line in waiting), waiting
+    for noise in ("will be retried", "Failed to establish", "defunct", "routing information"):
+        assert noise not in out, out
+    assert complete_graphs(driver) == 30

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from neo4j import Driver
 
-from db.connection import database_name
+from db.connection import Neo4jHandle, database_name
 from db.schema import SCHEMA_VERSION, SchemaVersionError, check_schema, ensure_schema
 from ingest.compute import InlineExecutor
 from ingest.corpus import Corpus
@@ -28,9 +28,8 @@ from tests.ingest_helpers import (
 def run(driver: Driver, corpus: Corpus, computer=None, **options):
     ensure_schema(driver, database_name())
     worker = Worker(
-        driver,
+        Neo4jHandle(driver, database_name()),
         InlineExecutor(computer or small_computer()),
-        database=database_name(),
         options=WorkerOptions(busy_poll_s=0.1, **options),
     )
     return worker.run(corpus)
@@ -85,10 +84,9 @@ def test_aggregates_match_the_graphs(clean_db: Driver, tmp_path: Path) -> None:
     )
     edges = query(
         clean_db,
-        "MATCH (g:Graph)-[:HAS_NODE]->(y:FeatureNode)-[:INSTANCE_OF]->(b)"
-        " UNWIND range(0, size(y.in_nodes) - 1) AS i"
-        " MATCH (g)-[:HAS_NODE]->(x:FeatureNode {idx: y.in_nodes[i]})-[:INSTANCE_OF]->(a)"
-        " WITH a.uid AS a, b.uid AS b, g, sum(y.in_weights[i]) AS w"
+        "MATCH (a:Feature)<-[:INSTANCE_OF]-(x:FeatureNode)-[r:ATTR]->(y:FeatureNode)"
+        "-[:INSTANCE_OF]->(b:Feature)"
+        " WITH a.uid AS a, b.uid AS b, x.graph_uid AS g, sum(r.weight) AS w"
         " RETURN a, b, count(g) AS n, sum(w) AS s",
     )
     got = {(p["a"], p["b"]): (p["n"], p["s"]) for p in pairs}
@@ -118,7 +116,7 @@ def test_failures_are_recorded_with_line_numbers_and_retried(
     summary = run(clean_db, corpus)
     assert (summary.written, summary.failed) == (2, 1)
     assert [(e.line, e.message.split(":")[0]) for e in corpus.errors] == [
-        (2, "bad JSON"),
+        (2, "bad JSON at column 2"),
         (3, "empty text"),
         (5, "invalid UTF-8"),
     ]
@@ -185,7 +183,7 @@ def test_writer_skips_a_complete_graph(clean_db: Driver) -> None:
     ensure_schema(clean_db, database_name())
     computer = small_computer()
     prompt = PromptRecord.make("dallas is in")
-    writer = GraphWriter(clean_db, database_name())
+    writer = GraphWriter(Neo4jHandle(clean_db, database_name()))
     first = writer.write_graph(prompt, computer.compute(prompt.text))
     second = writer.write_graph(prompt, computer.compute(prompt.text))
     assert (first.status, second.status) == ("written", "skipped")
@@ -200,7 +198,7 @@ def test_a_process_pool_computes_and_one_writer_writes(clean_db: Driver, tmp_pat
     write_corpus(tmp_path / "corpus.jsonl", 6)
     executor = ProcessExecutor(ComputeRecipe("synthetic", settings=SMALL), 2)
     try:
-        summary = Worker(clean_db, executor, database=database_name()).run(
+        summary = Worker(Neo4jHandle(clean_db, database_name()), executor).run(
             Corpus(tmp_path / "corpus.jsonl")
         )
     finally:

@@ -71,3 +71,23 @@ def test_settings_are_checked():
         GraphSettings(node_threshold=2.0)
     with pytest.raises(ValueError, match="dtype"):
         GraphSettings(dtype="float8")
+
+
+def test_ingest_compute_refuses_a_graph_that_would_not_fit(tmp_path):
+    """The ingest side: the computation's future carries the memory error (the worker stores
+    any compute error as the prompt's failed graph and goes on), and `max_feature_nodes` and
+    the machine settings reach the builder through the recipe."""
+    from circuitmap.memory import MemoryBudgetError
+    from circuitmap.transcoders import save_transcoder
+    from ingest.compute import ComputeRecipe, InlineExecutor
+
+    tiny_model("llama").save_pretrained(tmp_path / "model")
+    tiny_tokenizer().save_pretrained(tmp_path / "model")
+    save_transcoder(tiny_transcoder("clt"), tmp_path / "clt")
+    settings = {"max_feature_nodes": 7500, "memory_limit_gb": 1e-6, "transcoder_loading": "lazy"}
+    recipe = ComputeRecipe("pipeline", str(tmp_path / "model"), str(tmp_path / "clt"), settings)
+    executor = InlineExecutor(recipe)
+    assert executor.spec.settings["max_feature_nodes"] == 7500
+    assert executor.computer.compute.__self__.rm.transcoder.lazy
+    error = executor.submit(PROMPT).exception()
+    assert isinstance(error, MemoryBudgetError) and "max_feature_nodes (now 7500)" in str(error)

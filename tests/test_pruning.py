@@ -65,8 +65,8 @@ def test_scores_match_definitions():
     replacement, completeness = graph_scores(graph)
     assert 0 < replacement < 1 and 0 < completeness < 1
     # Without error edges the graph is complete and fully replaced.
-    clean = AttributionGraph(**{**graph.__dict__, "adjacency": graph.adjacency.clone()})
-    clean.adjacency[:, clean.error_offset : clean.token_offset] = 0
+    clean = AttributionGraph(**{**graph.__dict__, "rows": graph.rows.clone()})
+    clean.rows[:, clean.error_offset : clean.token_offset] = 0
     assert graph_scores(clean) == (1.0, 1.0)
 
 

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from tests.planted import STATE_INDEX, feature_uid, planted_graph, store
+from tests.query_helpers import handle_of
 
 runner = CliRunner()
 
@@ -66,13 +67,30 @@ def test_write_attempt_is_refused_with_a_clear_message(dallas, tmp_path):
     assert "token_logit_paths" in cli("query", "show", "token_logit_paths").stdout
 
 
+def test_explain_and_profile_of_a_read_query_show_its_plan(dallas, tmp_path):
+    """How users tune Cypher: the plan (EXPLAIN) or the measured plan (PROFILE) is the answer."""
+    query = tmp_path / "q.cypher"
+    query.write_text("// tuning\nPROFILE MATCH (p:Prompt) WHERE p.text CONTAINS $w RETURN p.uid")
+    assert cli("query", "save", "tuned", "--file", str(query), "-p", "w=dallas").exit_code == 0
+    out = cli("query", "run", "tuned", "--format", "json")
+    assert out.exit_code == 0, out.output
+    plan = json.loads(out.stdout)
+    assert plan[0]["operator"] == "ProduceResults" and plan[0]["rows"] == 1
+    assert any("Prompt" in row["details"] and row["db hits"] > 0 for row in plan)
+    query.write_text("explain MATCH (p:Prompt) RETURN p.uid")
+    assert cli("query", "update", "tuned", "--file", str(query)).exit_code == 0
+    plan = json.loads(cli("query", "run", "tuned", "--format", "json").stdout)
+    assert plan[0]["operator"] == "ProduceResults" and "rows" not in plan[0]
+    query.write_text("PROFILE MATCH (n) DETACH DELETE n")
+    out = cli("query", "save", "evil", "--file", str(query))
+    assert out.exit_code == 1
+    assert out.stderr.strip() == "error: refused: the query writes data; only read queries may run"
+
+
 def test_supernode_commands(dallas, tmp_path):
     query = tmp_path / "state.cypher"
     query.write_text(
-        "MATCH (t:TokenNode {token: $city}) "
-        "MATCH (:Graph {uid: t.graph_uid})-[:HAS_NODE]->(n:FeatureNode) "
-        "WHERE any(i IN range(0, size(n.in_nodes) - 1) "
-        "  WHERE n.in_nodes[i] = t.idx AND n.in_weights[i] > 2) "
+        "MATCH (:TokenNode {token: $city})-[r:ATTR]->(n:FeatureNode) WHERE r.weight > 2 "
         "RETURN DISTINCT n.feature_uid AS feature_uid"
     )
     assert (
@@ -122,13 +140,15 @@ def test_ingest_refreshes_query_defined_supernodes(clean_db, tmp_path):
     from queries.saved import save_query
     from queries.supernodes import create_supernode, get_supernode
 
-    save_query(clean_db, "layer-0", "MATCH (f:Feature {layer: 0}) RETURN f.uid AS feature_uid")
-    create_supernode(clean_db, "early", query_name="layer-0")
-    assert get_supernode(clean_db, "early").members == []
+    save_query(
+        handle_of(clean_db), "layer-0", "MATCH (f:Feature {layer: 0}) RETURN f.uid AS feature_uid"
+    )
+    create_supernode(handle_of(clean_db), "early", query_name="layer-0")
+    assert get_supernode(handle_of(clean_db), "early").members == []
     corpus = tmp_path / "c.txt"
     corpus.write_text("the capital of texas is\ndallas is in\n")
     sets = ("--set", "n_features=40", "--set", "n_edges=600")
     out = cli("ingest", str(corpus), "--compute", "synthetic", *sets)
     assert out.exit_code == 0, out.output
     assert "refreshed 1 query-defined supernodes" in out.stdout
-    assert len(get_supernode(clean_db, "early").members) > 0
+    assert len(get_supernode(handle_of(clean_db), "early").members) > 0

@@ -38,6 +38,7 @@ from ingest.corpus import PromptRecord
 from queries import saved, supernodes
 from queries.runner import run_query
 from tests.demo_graphs import DemoSample, write_sample
+from tests.query_helpers import handle_of
 
 TWO_HOP = "two_hop"
 # The catalogue's state features (see the module docstring) that have an instance in a complete
@@ -86,11 +87,13 @@ def node_id(record: GraphRecord, kind: str, token: str) -> str:
 
 def test_label_selection_is_the_concept_definition(two_hop_db, demo_sample, concepts):
     driver, _ = two_hop_db
-    saved.save_query(driver, "features-of-state", FEATURES_OF_STATE, "", {"state": "texas"})
+    saved.save_query(
+        handle_of(driver), "features-of-state", FEATURES_OF_STATE, "", {"state": "texas"}
+    )
     states = {c.state for c in concepts.states.values()}
     assert len(states) >= 15  # nearly every state of the demo world has features
     for state in sorted(states):
-        found = run_query(driver, "features-of-state", {"state": state}).frame
+        found = run_query(handle_of(driver), "features-of-state", {"state": state}).frame
         expected = feature_uids(demo_sample, concepts.features_of_state(state))
         assert expected and set(found["feature_uid"]) == expected, state
 
@@ -103,7 +106,7 @@ def test_city_to_capital_paths_run_through_the_state_features(two_hop_db, demo_s
     for prompt, record in demo_sample.of_task(TWO_HOP):
         city, state, capital = prompt.metadata["city"], prompt.metadata["state"], prompt.answer
         params = {"token": city, "logit": capital, "tag": TWO_HOP}
-        found = run_query(driver, "token_logit_paths", params).frame
+        found = run_query(handle_of(driver), "token_logit_paths", params).frame
         assert set(found["graph_uid"]) == {graphs[prompt.uid]}  # the city is in one prompt only
         own = concepts.features_of_state(state)
         own_uids = feature_uids(demo_sample, own)
@@ -126,7 +129,7 @@ def test_city_to_capital_paths_run_through_the_state_features(two_hop_db, demo_s
 
 def collapsed_state(driver, graph_uid: str):
     """The "state" group of a graph's collapsed view (None when the graph has no member)."""
-    view = supernodes.collapsed_graph(driver, graph_uid)
+    view = supernodes.collapsed_graph(handle_of(driver), graph_uid)
     groups = view.nodes.set_index("group")
     if "state" not in groups.index:
         return None, view
@@ -165,8 +168,8 @@ def test_state_supernode_collapses_every_two_hop_graph_also_ingested_later(
     two_hop_db, demo_sample, concepts, demo, builder, tmp_path, monkeypatch
 ):
     driver, graphs = two_hop_db
-    saved.save_query(driver, "state-features", STATE_FEATURES, "", {"tag": TWO_HOP})
-    node = supernodes.create_supernode(driver, "state", query_name="state-features")
+    saved.save_query(handle_of(driver), "state-features", STATE_FEATURES, "", {"tag": TWO_HOP})
+    node = supernodes.create_supernode(handle_of(driver), "state", query_name="state-features")
     sample = demo_sample.of_task(TWO_HOP)
     active = active_features(r for _, r in sample)
     assert set(node.members) == feature_uids(demo_sample, active & set(concepts.states))
@@ -197,8 +200,8 @@ def test_state_supernode_collapses_every_two_hop_graph_also_ingested_later(
         )
     )
     ingest_cli(demo, corpus, monkeypatch)
-    assert set(supernodes.get_supernode(driver, "state").members) == expected
-    assert len(supernodes.history(driver, "state")) == 2
+    assert set(supernodes.get_supernode(handle_of(driver), "state").members) == expected
+    assert len(supernodes.history(handle_of(driver), "state")) == 2
     for row in later:
         graph_uid = driver.execute_query(
             "MATCH (:Prompt {uid: $uid})-[:HAS_GRAPH]->(g:Graph {status: 'complete'}) "
@@ -208,6 +211,8 @@ def test_state_supernode_collapses_every_two_hop_graph_also_ingested_later(
         prompt = PromptRecord(row["id"], row["text"], row["tags"], row["answer"], row["metadata"])
         assert_state_collapses(driver, graph_uid, prompt, records[row["id"]], concepts)
     # Across the corpus: token -> state -> answer holds in every two-hop graph.
-    paths = run_query(driver, "supernode_paths", {"supernodes": ["state"], "tag": TWO_HOP}).frame
+    paths = run_query(
+        handle_of(driver), "supernode_paths", {"supernodes": ["state"], "tag": TWO_HOP}
+    ).frame
     assert len(paths) == len(sample) + len(later)
     assert all(w > 0 for ws in paths["hop_weights"] for w in ws)

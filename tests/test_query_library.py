@@ -9,6 +9,7 @@ import pytest
 from queries.library import LibraryQuery, get_query, load_library, parse_query_file
 from queries.runner import parse_cli_params
 from queries.safety import check_read_only
+from tests.query_helpers import handle_of
 
 LIBRARY = load_library()
 REQUIRED = {
@@ -19,7 +20,7 @@ REQUIRED = {
     "feature_prompts",
     "graph_diff",
     "corpus_stats",
-    "supernode_collapsed_graph",
+    "graph_edge_lists",
     "supernode_paths",
     "graph_nodes",
     "graph_edges",
@@ -48,10 +49,17 @@ def test_each_query_documents_itself_and_declares_exactly_its_parameters(name):
 @pytest.mark.parametrize("name", sorted(LIBRARY))
 def test_each_query_is_read_only_and_returns_its_documented_columns(neo4j_driver, name):
     query = LIBRARY[name]
-    check_read_only(neo4j_driver, query.cypher, placeholder_params(query))
+    check_read_only(handle_of(neo4j_driver), query.cypher, placeholder_params(query))
     with neo4j_driver.session() as session:
         keys = session.run("EXPLAIN " + query.cypher, placeholder_params(query)).keys()
     assert list(keys) == [c.name for c in query.columns]
+
+
+def test_the_path_queries_walk_relationships_not_lists():
+    """Schema 3: edges are ATTR relationships; no query reads the schema-2 input lists."""
+    for name in ("token_logit_paths", "feature_chains", "answer_path_features", "graph_diff"):
+        assert ":ATTR]" in LIBRARY[name].cypher
+    assert not any(re.search(r"in_nodes|in_weights", q.cypher) for q in LIBRARY.values())
 
 
 def test_variable_length_patterns_are_bounded():

@@ -17,6 +17,7 @@ from tests.planted import (
     reference_paths,
     store,
 )
+from tests.query_helpers import handle_of
 
 TEXAS_STATE = feature_uid(0, STATE_INDEX["texas"])
 TEXAS_CAPITAL = feature_uid(2, CAPITAL_INDEX["texas"])
@@ -46,7 +47,7 @@ def realistic(clean_db):
 
 
 def paths(driver, **params):
-    return run_query(driver, "token_logit_paths", params).frame
+    return run_query(handle_of(driver), "token_logit_paths", params).frame
 
 
 def same_paths(found, expected) -> None:
@@ -115,7 +116,7 @@ def test_chain_query_equals_brute_force_enumeration(realistic, token, max_up, ma
     busiest = sorted(uids, key=lambda via: -counts[via])[:3]
     assert counts[busiest[-1]] > 0
     for via in busiest:
-        found = run_query(driver, "feature_chains", {
+        found = run_query(handle_of(driver), "feature_chains", {
             "via": via, "token": token, "logit": "austin", "max_up": max_up,
             "max_down": max_down, "per_graph": 10_000, "limit": 10_000,
         }).frame  # fmt: skip
@@ -134,7 +135,7 @@ def test_answer_features_equal_brute_force_enumeration(clean_db):
     answers = [max((n for n in g.nodes if n.kind == "logit"), key=lambda n: n.probability).token
                for g in graphs]  # fmt: skip
     expected = reference_answer_features(graphs, answers, 4, 1e-3)
-    found = run_query(clean_db, "answer_path_features", {
+    found = run_query(handle_of(clean_db), "answer_path_features", {
         "tag": "two-hop", "min_fraction": 0.0, "limit": 10_000,
     }).frame.set_index("feature_uid")  # fmt: skip
     assert set(found.index) == set(expected) and len(expected) > 5
@@ -142,7 +143,9 @@ def test_answer_features_equal_brute_force_enumeration(clean_db):
         assert found.loc[uid, "n_graphs"] == n_graphs
         assert found.loc[uid, "fraction"] == pytest.approx(n_graphs / 3)
         assert found.loc[uid, "mean_best_strength"] == pytest.approx(mean_best, rel=1e-5)
-    most = run_query(clean_db, "answer_path_features", {"tag": "two-hop", "min_fraction": 0.9})
+    most = run_query(
+        handle_of(clean_db), "answer_path_features", {"tag": "two-hop", "min_fraction": 0.9}
+    )
     assert set(most.frame["feature_uid"]) == {uid for uid, (n, _) in expected.items() if n == 3}
 
 
@@ -159,42 +162,48 @@ def test_path_query_filters_and_only_complete_graphs(corpus):
 
 def test_chains_through_a_feature_and_through_a_supernode(corpus):
     driver, _, uids = corpus
-    chains = run_query(driver, "feature_chains", {"via": TEXAS_STATE, "token": "dallas"}).frame
+    chains = run_query(
+        handle_of(driver), "feature_chains", {"via": TEXAS_STATE, "token": "dallas"}
+    ).frame
     assert set(chains["graph_uid"]) == {uids["dallas"]}
     assert chains.iloc[0]["features"] == [TEXAS_STATE, TEXAS_CAPITAL]
-    any_city = run_query(driver, "feature_chains", {"via": TEXAS_STATE}).frame
+    any_city = run_query(handle_of(driver), "feature_chains", {"via": TEXAS_STATE}).frame
     assert set(any_city["graph_uid"]) == {uids["dallas"], uids["houston"]}
     driver.execute_query(
         "CREATE (s:Supernode {name: 'state'}) WITH s MATCH (f:Feature) WHERE f.uid IN $uids "
         "CREATE (s)-[:GROUPS]->(f)",
         uids=[TEXAS_STATE, CALIFORNIA_STATE],
     )
-    via_group = run_query(driver, "feature_chains", {"via": "state"}).frame
+    via_group = run_query(handle_of(driver), "feature_chains", {"via": "state"}).frame
     assert set(via_group["graph_uid"]) == set(uids.values())
     assert set(via_group["via_feature"]) == {TEXAS_STATE, CALIFORNIA_STATE}
 
 
 def test_features_on_paths_to_the_answer_in_most_tagged_graphs(corpus):
     driver, _, _ = corpus
-    found = run_query(driver, "answer_path_features", {"tag": "two-hop", "min_fraction": 0.6}).frame
+    found = run_query(
+        handle_of(driver), "answer_path_features", {"tag": "two-hop", "min_fraction": 0.6}
+    ).frame
     rows = found.set_index("feature_uid")
     assert rows.loc[TEXAS_STATE, "n_graphs"] == 2
     assert rows.loc[TEXAS_STATE, "fraction"] == pytest.approx(2 / 3)
     assert rows.loc[TEXAS_CAPITAL, "n_graphs"] == 2
     assert CALIFORNIA_STATE not in rows.index  # 1 of 3 graphs
-    everything = run_query(driver, "answer_path_features", {"tag": "two-hop", "min_fraction": 0})
+    everything = run_query(
+        handle_of(driver), "answer_path_features", {"tag": "two-hop", "min_fraction": 0}
+    )
     assert CALIFORNIA_STATE in set(everything.frame["feature_uid"])
 
 
 def test_feature_prompts_and_neighbourhood(corpus):
     driver, graphs, uids = corpus
-    prompts = run_query(driver, "feature_prompts", {"feature": TEXAS_STATE}).frame
+    prompts = run_query(handle_of(driver), "feature_prompts", {"feature": TEXAS_STATE}).frame
     assert set(prompts["graph_uid"]) == {uids["dallas"], uids["houston"]}
     dallas = prompts.set_index("graph_uid").loc[uids["dallas"]]
     state_node = next(n for n in graphs["dallas"].nodes if n.node_id == dallas["node_id"])
     assert dallas["activation"] == pytest.approx(state_node.activation)
     assert dallas["token"] == "dallas" and dallas["position"] == 7
-    around = run_query(driver, "feature_neighbourhood", {"feature": TEXAS_STATE}).frame
+    around = run_query(handle_of(driver), "feature_neighbourhood", {"feature": TEXAS_STATE}).frame
     output = around[(around["direction"] == "output") & (around["neighbour_uid"] == TEXAS_CAPITAL)]
     assert output.iloc[0]["n_graphs"] == 2
     assert output.iloc[0]["sum_weight"] == pytest.approx(6.0)
@@ -206,7 +215,9 @@ def test_graph_diff_of_prompts_differing_in_one_word(clean_db):
     ensure_schema(clean_db)
     graph_a, graph_b = planted_graph("dallas"), planted_graph("houston", chain=(4.0, 1.0, 5.0))
     a, b = store(clean_db, graph_a), store(clean_db, graph_b)
-    diff = run_query(clean_db, "graph_diff", {"graph_a": a, "graph_b": b, "limit": 500}).frame
+    diff = run_query(
+        handle_of(clean_db), "graph_diff", {"graph_a": a, "graph_b": b, "limit": 500}
+    ).frame
     keyed = {
         (r.change, r.item, r.source_key, r.target_key if isinstance(r.target_key, str) else None): r
         for r in diff.itertuples()
@@ -266,7 +277,7 @@ def diff_reference(a, b) -> dict[tuple, tuple[float | None, float | None]]:
 
 def test_corpus_stats(corpus):
     driver, graphs, _ = corpus
-    stats = run_query(driver, "corpus_stats").frame
+    stats = run_query(handle_of(driver), "corpus_stats").frame
     assert len(stats) == 1
     row = stats.iloc[0]
     assert row["graphs_complete"] == 3 and row["graphs_failed"] == 0 and row["prompts"] == 3
@@ -288,9 +299,13 @@ def test_influence_ranks_smallest_share_first(corpus):
             "SET n.influence = $i, n.activation = $a",
             g=uids[city], f=TEXAS_STATE, i=influence, a=activation,
         )  # fmt: skip
-    ranked = run_query(driver, "feature_prompts", {"feature": TEXAS_STATE, "order_by": "influence"})
+    ranked = run_query(
+        handle_of(driver), "feature_prompts", {"feature": TEXAS_STATE, "order_by": "influence"}
+    )
     assert ranked.frame["graph_uid"].tolist() == [uids["houston"], uids["dallas"]]
-    by_activation = run_query(driver, "feature_prompts", {"feature": TEXAS_STATE}).frame
+    by_activation = run_query(handle_of(driver), "feature_prompts", {"feature": TEXAS_STATE}).frame
     assert by_activation["graph_uid"].tolist() == [uids["dallas"], uids["houston"]]
-    top = run_query(driver, "feature_chains", {"via": TEXAS_STATE, "max_instances": 1}).frame
+    top = run_query(
+        handle_of(driver), "feature_chains", {"via": TEXAS_STATE, "max_instances": 1}
+    ).frame
     assert set(top["graph_uid"]) == {uids["houston"]}

@@ -16,6 +16,7 @@ from queries import saved
 from queries.runner import QueryFailedError, run_cypher, run_query
 from queries.safety import UnsafeQueryError, check_read_only
 from tests.demo_graphs import write_sample
+from tests.query_helpers import handle_of
 
 WRITES = {
     "create": "CREATE (n:Intruder) RETURN n",
@@ -43,9 +44,11 @@ WRITES = {
     "create_user": "CREATE USER intruder SET PASSWORD 'intruder-password'",
     "two_statements": "MATCH (n) RETURN n; MATCH (n) DETACH DELETE n",
     "profile": "PROFILE MATCH (n) DETACH DELETE n",
+    "explain_write": "EXPLAIN MATCH (p:Prompt) SET p.text = 'hacked' RETURN p",
+    "profile_load_csv": "PROFILE LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
     "syntax_error": "MATCH (n RETURN n",
     # Aimed at the stored graphs (docs/schema.md).
-    "set_edge_weights": "MATCH (n:Node) SET n.in_weights = []",
+    "set_edge_weights": "MATCH ()-[r:ATTR]->() SET r.weight = 0.0",
     "set_feature_labels": "MATCH (f:Feature) SET f.label = 'hacked' RETURN count(f)",
     "delete_graphs": "MATCH (g:Graph)-[:HAS_NODE]->(n) DETACH DELETE g, n",
     "delete_edges": "MATCH (:FeatureNode)-[r:INSTANCE_OF]->(:Feature) DELETE r",
@@ -125,8 +128,8 @@ def test_write_attempts_are_refused_on_save_and_change_nothing(demo_db, name):
     driver = demo_db.driver
     assert demo_db.before[0] > 1000  # the catalogue and the graphs are there to be damaged
     with pytest.raises(UnsafeQueryError, match="^refused: "):
-        saved.save_query(driver, f"attempt-{name}", WRITES[name])
-    assert saved.get_saved(driver, f"attempt-{name}") is None
+        saved.save_query(handle_of(driver), f"attempt-{name}", WRITES[name])
+    assert saved.get_saved(handle_of(driver), f"attempt-{name}") is None
     assert fingerprint(driver) == demo_db.before
 
 
@@ -139,14 +142,14 @@ def test_a_tampered_saved_query_is_refused_when_run(seeded, name):
     )
     before = fingerprint(seeded)
     with pytest.raises(UnsafeQueryError):
-        run_query(seeded, "tampered")
+        run_query(handle_of(seeded), "tampered")
     assert fingerprint(seeded) == before
 
 
 def test_the_read_transaction_refuses_writes_even_unchecked(demo_db):
     for name in ("create", "set_edge_weights", "delete_graphs", "merge_supernode"):
         with pytest.raises(QueryFailedError, match="read access mode"):
-            run_cypher(demo_db.driver, WRITES[name], check=False)
+            run_cypher(handle_of(demo_db.driver), WRITES[name], check=False)
     assert fingerprint(demo_db.driver) == demo_db.before
 
 
@@ -164,75 +167,99 @@ def test_parameter_values_carrying_cypher_are_only_values(demo_db, demo_sample):
     driver = demo_db.driver
     by_text = "MATCH (p:Prompt) WHERE p.text = $text RETURN p.uid AS uid"
     by_label = "MATCH (f:Feature) WHERE f.label STARTS WITH $prefix RETURN f.uid AS uid"
-    saved.save_query(driver, "by-text", by_text, "", {})
-    saved.save_query(driver, "by-label", by_label, "", {"prefix": "state "})
+    saved.save_query(handle_of(driver), "by-text", by_text, "", {})
+    saved.save_query(handle_of(driver), "by-label", by_label, "", {"prefix": "state "})
     try:
         before = fingerprint(driver)
         for evil in EVIL_VALUES:
-            assert run_query(driver, "by-text", {"text": evil}).frame.empty
-            assert run_query(driver, "by-label", {"prefix": evil}).frame.empty
-            paths = run_query(driver, "token_logit_paths", {"token": evil, "logit": evil})
+            assert run_query(handle_of(driver), "by-text", {"text": evil}).frame.empty
+            assert run_query(handle_of(driver), "by-label", {"prefix": evil}).frame.empty
+            paths = run_query(
+                handle_of(driver), "token_logit_paths", {"token": evil, "logit": evil}
+            )
             assert paths.frame.empty
         assert fingerprint(driver) == before
         first = demo_sample.prompts[0]
-        found = run_query(driver, "by-text", {"text": first.text}).frame
+        found = run_query(handle_of(driver), "by-text", {"text": first.text}).frame
         assert found["uid"].tolist() == [first.uid]
-        assert len(run_query(driver, "by-label").frame) > 0
+        assert len(run_query(handle_of(driver), "by-label").frame) > 0
     finally:
-        saved.delete_query(driver, "by-text")
-        saved.delete_query(driver, "by-label")
+        saved.delete_query(handle_of(driver), "by-text")
+        saved.delete_query(handle_of(driver), "by-label")
 
 
 def test_read_procedures_and_plain_reads_pass(seeded):
-    check_read_only(seeded, "CALL db.labels() YIELD label RETURN label")
-    check_read_only(seeded, "MATCH (p:Prompt) WHERE p.text = $t RETURN p", {"t": "x"})
+    check_read_only(handle_of(seeded), "CALL db.labels() YIELD label RETURN label")
+    check_read_only(handle_of(seeded), "MATCH (p:Prompt) WHERE p.text = $t RETURN p", {"t": "x"})
     check_read_only(
-        seeded, "MATCH (p:Prompt) RETURN p.uid AS u UNION MATCH (g:Graph) RETURN g.uid AS u"
+        handle_of(seeded),
+        "MATCH (p:Prompt) RETURN p.uid AS u UNION MATCH (g:Graph) RETURN g.uid AS u",
     )
 
 
+def test_explain_and_profile_of_reads_return_the_plan(seeded):
+    """Neo4j takes one execution mode: the check plans the query without the user's keyword."""
+    before = fingerprint(seeded)
+    explained = run_cypher(handle_of(seeded), "EXPLAIN MATCH (p:Prompt) RETURN p.uid AS uid")
+    assert explained.frame["operator"].tolist()[0] == "ProduceResults"
+    assert "rows" not in explained.frame  # planned, not run
+    profiled = run_cypher(
+        handle_of(seeded), "/* why slow? */ profile MATCH (p:Prompt) RETURN p.uid", row_cap=1
+    )
+    assert profiled.frame["rows"].tolist()[0] == 1 and profiled.frame["db hits"].sum() > 0
+    assert any("Prompt" in d for d in profiled.frame["details"])
+    for write in ("PROFILE CREATE (n:Intruder)", "EXPLAIN MATCH (p:Prompt) SET p.x = 1"):
+        with pytest.raises(UnsafeQueryError, match="^refused: the query writes data"):
+            run_cypher(handle_of(seeded), write)
+    with pytest.raises(UnsafeQueryError, match="^refused: PROFILE of nothing"):
+        check_read_only(handle_of(seeded), "PROFILE ")
+    assert fingerprint(seeded) == before
+
+
 def test_row_cap_cuts_and_says_so(seeded):
-    result = run_cypher(seeded, "UNWIND range(1, 500) AS x RETURN x", row_cap=25)
+    result = run_cypher(handle_of(seeded), "UNWIND range(1, 500) AS x RETURN x", row_cap=25)
     assert result.capped and len(result.frame) == 25
     assert result.frame["x"].tolist() == list(range(1, 26))
     assert "capped" in result.note and "25" in result.note
-    whole = run_cypher(seeded, "UNWIND range(1, 25) AS x RETURN x", row_cap=25)
+    whole = run_cypher(handle_of(seeded), "UNWIND range(1, 25) AS x RETURN x", row_cap=25)
     assert not whole.capped and len(whole.frame) == 25 and "capped" not in whole.note
 
 
 def test_timeout_stops_a_long_query(seeded):
     slow = "UNWIND range(1, 200000000) AS x WITH x WHERE x < 0 RETURN count(x) AS n"
     with pytest.raises(QueryFailedError, match="timeout"):
-        run_cypher(seeded, slow, timeout_s=0.5)
+        run_cypher(handle_of(seeded), slow, timeout_s=0.5)
 
 
 def test_saved_query_lifecycle(seeded):
     first = saved.save_query(
-        seeded,
+        handle_of(seeded),
         "prompts-like",
         "MATCH (p:Prompt) WHERE p.text CONTAINS $word RETURN p.uid AS uid",
         "prompts containing a word",
         {"word": "texas"},
     )
     assert first.params == {"word": "texas"}
-    assert [q.name for q in saved.list_saved(seeded)] == ["prompts-like"]
-    assert run_query(seeded, "prompts-like").frame["uid"].tolist() == ["p1"]
-    assert run_query(seeded, "prompts-like", {"word": "ohio"}).frame.empty
+    assert [q.name for q in saved.list_saved(handle_of(seeded))] == ["prompts-like"]
+    assert run_query(handle_of(seeded), "prompts-like").frame["uid"].tolist() == ["p1"]
+    assert run_query(handle_of(seeded), "prompts-like", {"word": "ohio"}).frame.empty
     with pytest.raises(ValueError, match="exists"):
-        saved.save_query(seeded, "prompts-like", "RETURN 1 AS x")
+        saved.save_query(handle_of(seeded), "prompts-like", "RETURN 1 AS x")
     with pytest.raises(ValueError, match="library query"):
-        saved.save_query(seeded, "token_logit_paths", "RETURN 1 AS x")
+        saved.save_query(handle_of(seeded), "token_logit_paths", "RETURN 1 AS x")
     with pytest.raises(UnsafeQueryError):
-        saved.update_query(seeded, "prompts-like", cypher=WRITES["set"])
-    updated = saved.update_query(seeded, "prompts-like", description="new", params={"word": "ohio"})
+        saved.update_query(handle_of(seeded), "prompts-like", cypher=WRITES["set"])
+    updated = saved.update_query(
+        handle_of(seeded), "prompts-like", description="new", params={"word": "ohio"}
+    )
     assert updated.description == "new" and updated.cypher == first.cypher
-    assert run_query(seeded, "prompts-like").frame.empty
-    saved.delete_query(seeded, "prompts-like")
-    assert saved.get_saved(seeded, "prompts-like") is None
+    assert run_query(handle_of(seeded), "prompts-like").frame.empty
+    saved.delete_query(handle_of(seeded), "prompts-like")
+    assert saved.get_saved(handle_of(seeded), "prompts-like") is None
     with pytest.raises(LookupError):
-        saved.delete_query(seeded, "prompts-like")
+        saved.delete_query(handle_of(seeded), "prompts-like")
     with pytest.raises(ValueError, match="name"):
-        saved.save_query(seeded, "bad name!", "RETURN 1 AS x")
+        saved.save_query(handle_of(seeded), "bad name!", "RETURN 1 AS x")
 
 
 def test_loading_procedure_families_are_refused_whatever_their_mode():

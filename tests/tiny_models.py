@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
 import torch
 from transformers import (
     Gemma2Config,
@@ -12,10 +17,20 @@ from transformers import (
     LlamaForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
 
+from bench.fixtures import (
+    World,
+    WorldSpec,
+    calibrated_transcoder,
+    nudge_thresholds,
+    site_activations,
+)
 from circuitmap.demo.tokenizer import build_tokenizer
-from circuitmap.transcoders import Transcoder, TranscoderConfig
+from circuitmap.models import ModelAdapter
+from circuitmap.transcoders import Transcoder, TranscoderConfig, save_transcoder
 
 FAMILIES = ("gpt2", "llama", "qwen2", "gemma2")
 WORDS = [
@@ -65,6 +80,8 @@ def tiny_model(family: str, seed: int = 0) -> torch.nn.Module:
         model = LlamaForCausalLM(LlamaConfig(**llama_like, **common))
     elif family == "qwen2":
         model = Qwen2ForCausalLM(Qwen2Config(**llama_like, **common))
+    elif family == "qwen3":  # not in FAMILIES: the circuit-tracer equality tests use it
+        model = Qwen3ForCausalLM(Qwen3Config(**llama_like, **common, head_dim=8))
     elif family == "gemma2":
         config = Gemma2Config(
             **llama_like,
@@ -127,3 +144,69 @@ def zero_constants(model: torch.nn.Module, tc: Transcoder) -> None:
             if name.endswith("bias") or "wpe" in name:
                 param.zero_()
         tc.b_dec.zero_()
+
+
+def save_tiny_checkpoint(family: str, directory: Path, seed: int = 0) -> Path:
+    """A tiny model of `family` saved with the word-level tokenizer, its tokenizer_config.json
+    declaring PreTrainedTokenizerFast as a custom checkpoint would (and as transformers 4.x, which
+    circuit-tracer runs on, can read). A GPT-2 config also gets `n_ctx`, which transformers 5
+    no longer writes and TransformerLens reads."""
+    tiny_model(family, seed).save_pretrained(directory)
+    if family == "gpt2":
+        model_config = json.loads((directory / "config.json").read_text())
+        model_config["n_ctx"] = model_config["n_positions"]
+        (directory / "config.json").write_text(json.dumps(model_config, indent=2))
+    tiny_tokenizer().save_pretrained(directory)
+    config_file = directory / "tokenizer_config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "tokenizer_class": "PreTrainedTokenizerFast"}))
+    return directory
+
+
+@dataclass(frozen=True)
+class PeerCase:
+    """A tiny model family and transcoder sites to compare with circuit-tracer (nnsight backend:
+    its architectures and hook points; `circuitmap.transcoders.formats` maps our sites)."""
+
+    family: str
+    kind: str  # "clt" | "plt"
+    input_site: str
+    output_site: str
+    n_features: int = 256
+    l0: int = 12
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}-{self.kind}-{self.input_site}-{self.output_site}"
+
+
+def build_peer_world(case: PeerCase, root: Path, lengths: tuple[int, ...] = (5, 12)) -> World:
+    """A saved tiny model of `case.family` (portable to circuit-tracer's transformers 4.x) and a
+    JumpReLU transcoder in circuit-tracer's format, calibrated on the tiny vocabulary's random
+    sentences as `bench.fixtures` does for its Llama worlds (about `l0` active features per layer
+    and token, thresholds moved off the prompts' pre-activations)."""
+    spec = WorldSpec(
+        case.name, N_LAYERS, D_MODEL, case.n_features, kind=case.kind, l0=case.l0, seed=1
+    )
+    model_dir = save_tiny_checkpoint(case.family, root / "model")
+    model, tokenizer = tiny_model(case.family).eval(), tiny_tokenizer()
+    words = [*WORDS, *map(str, range(10))]
+    rng = random.Random(spec.seed)
+    prompts = [" ".join(rng.choice(words) for _ in range(n)) for n in lengths]
+    calibration = [" ".join(rng.choice(words) for _ in range(16)) for _ in range(16)]
+    xs, ys = _site_inputs(model, tokenizer, calibration, case.input_site)
+    tc = calibrated_transcoder(spec, xs, ys)
+    tc.config = replace(tc.config, input_site=case.input_site, output_site=case.output_site)
+    nudge_thresholds(tc, _site_inputs(model, tokenizer, prompts, case.input_site)[0])
+    transcoder_dir = save_transcoder(tc, root / "transcoders", format="circuit-tracer")
+    return World(spec, model_dir, transcoder_dir, prompts)
+
+
+def _site_inputs(model, tokenizer, prompts: list[str], site: str):
+    """`bench.fixtures.site_activations`, with `mlp_in_unweighted` (read at the pre-MLP norm's
+    input) normalised as that site is: RMS-normalised, without the norm's weight."""
+    xs, ys = site_activations(model, tokenizer, prompts, site)
+    if site == "mlp_in_unweighted":
+        eps = ModelAdapter(model).norm_spec(ModelAdapter(model).mlp_norm(0)).eps
+        xs = [x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) for x in xs]
+    return xs, ys

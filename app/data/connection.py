@@ -1,5 +1,5 @@
-"""One Neo4j driver per dashboard process (db.connection reads the environment), checked on use:
-the server answers, and its schema version is this code's (checked once per process)."""
+"""One Neo4j handle per dashboard process (db.connection reads the environment once), checked on
+use: the server answers, and its schema version is this code's (checked once per process)."""
 
 from __future__ import annotations
 
@@ -20,23 +20,29 @@ def neo4j_uri() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _driver() -> Driver:
-    return connection.get_driver()
+def _handle() -> connection.Neo4jHandle:
+    return connection.open_handle()
 
 
 @st.cache_resource(show_spinner=False)
 def _schema_checked() -> bool:
     """Raises SchemaVersionError (not cached then: the next page run checks again)."""
-    check_schema(_driver(), connection.database_name())
+    check_schema(_handle().driver, _handle().database)
     return True
 
 
-def get_driver() -> Driver:
-    """The process's driver, after a connectivity check (cheap once connected)."""
-    driver = _driver()
+def get_handle() -> connection.Neo4jHandle:
+    """The process's handle, after a connectivity check (cheap once connected)."""
+    handle = _handle()
     try:
-        driver.verify_connectivity()
+        handle.driver.verify_connectivity()
     except (ServiceUnavailable, OSError) as error:
         raise DatabaseUnavailableError(str(error)) from None
     _schema_checked()
-    return driver
+    return handle
+
+
+def get_driver() -> Driver:
+    """The process's driver (checked as `get_handle`); prefer `get_handle`, which carries the
+    database too."""
+    return get_handle().driver

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from app.data import run
-from app.data.connection import get_driver
+from app.data.connection import get_handle
 from queries.labels import set_feature_label
 
 
@@ -40,7 +40,7 @@ def neighbourhood(feature_uid: str, limit: int = 15) -> tuple[pd.DataFrame, pd.D
 
 
 def save_label(feature_uid: str, label: str) -> int:
-    updated = set_feature_label(get_driver(), feature_uid, label)
+    updated = set_feature_label(get_handle(), feature_uid, label)
     run.clear()
     return updated
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.data import run
-from app.data.connection import get_driver
+from app.data.connection import get_handle
 from app.graphview.connections import node_caption, with_shares
 from app.graphview.figure import hover_text
 from app.graphview.frames import normalize_edges, normalize_nodes
@@ -50,7 +50,7 @@ def load_graph(graph_uid: str) -> GraphBundle:
     records = nodes.to_dict("records")
     nodes["caption"] = [node_caption(r) for r in records]
     nodes["hover"] = [hover_text(r) for r in records]
-    edges = with_shares(normalize_edges(read_edges(get_driver(), graph_uid)))
+    edges = with_shares(normalize_edges(read_edges(get_handle(), graph_uid)))
     tokens = info.get("prompt_tokens")
     tokens = list(tokens) if isinstance(tokens, list) and tokens else tokens_of(nodes)
     return GraphBundle(info, nodes, edges, _n_layers(info, nodes), tokens)

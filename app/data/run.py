@@ -10,7 +10,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from app.data.connection import get_driver
+from app.data.connection import get_handle
 from queries.runner import QueryResult, run_query
 
 
@@ -21,12 +21,12 @@ def cache_ttl_s() -> int:
 @st.cache_data(ttl=cache_ttl_s(), show_spinner=False, max_entries=256)
 def frame(name: str, **params: object) -> pd.DataFrame:
     """All rows of library query `name` as a DataFrame."""
-    return run_query(get_driver(), name, params, row_cap=0).frame
+    return run_query(get_handle(), name, params, row_cap=0).frame
 
 
 def result(name: str, params: dict[str, object], row_cap: int | None = None) -> QueryResult:
     """Uncached run with the user-facing row cap (the workbench)."""
-    return run_query(get_driver(), name, params, row_cap=row_cap)
+    return run_query(get_handle(), name, params, row_cap=row_cap)
 
 
 def clear() -> None:

@@ -7,21 +7,21 @@ import re
 import pandas as pd
 
 from app.data import run
-from app.data.connection import get_driver
+from app.data.connection import get_handle
 from queries import supernodes
 from queries.supernodes import CollapsedGraph, Revision, Supernode
 
 
 def list_all() -> list[Supernode]:
-    return supernodes.list_supernodes(get_driver())
+    return supernodes.list_supernodes(get_handle())
 
 
 def get(name: str) -> Supernode | None:
-    return supernodes.get_supernode(get_driver(), name)
+    return supernodes.get_supernode(get_handle(), name)
 
 
 def history(name: str) -> list[Revision]:
-    return supernodes.history(get_driver(), name)
+    return supernodes.history(get_handle(), name)
 
 
 def members_table(node: Supernode) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def safe_name(name: str) -> str:
 
 def create_from_features(name: str, members: list[str], description: str = "") -> Supernode:
     node = supernodes.create_supernode(
-        get_driver(), name, description=description, members=sorted(set(members))
+        get_handle(), name, description=description, members=sorted(set(members))
     )
     run.clear()
     return node
@@ -45,20 +45,20 @@ def create_from_features(name: str, members: list[str], description: str = "") -
 
 def create_from_query(name: str, query_name: str, params: dict, description: str = "") -> Supernode:
     node = supernodes.create_supernode(
-        get_driver(), name, description=description, query_name=query_name, params=params
+        get_handle(), name, description=description, query_name=query_name, params=params
     )
     run.clear()
     return node
 
 
 def refresh(name: str) -> supernodes.RefreshResult:
-    result = supernodes.refresh_supernode(get_driver(), name)
+    result = supernodes.refresh_supernode(get_handle(), name)
     run.clear()
     return result
 
 
 def delete(name: str) -> None:
-    supernodes.delete_supernode(get_driver(), name)
+    supernodes.delete_supernode(get_handle(), name)
     run.clear()
 
 
@@ -66,6 +66,6 @@ def collapsed(
     graph_uid: str, names: list[str] | None = None
 ) -> tuple[pd.DataFrame, CollapsedGraph]:
     """(the graph's nodes with their `group`, the collapsed graph's groups and summed edges)."""
-    driver = get_driver()
-    nodes = supernodes.grouped_nodes(driver, graph_uid, names)
-    return nodes, supernodes.collapsed_graph(driver, graph_uid, names)
+    handle = get_handle()
+    nodes = supernodes.grouped_nodes(handle, graph_uid, names)
+    return nodes, supernodes.collapsed_graph(handle, graph_uid, names)

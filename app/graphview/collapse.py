@@ -1,45 +1,5 @@
-"""Collapse groups of nodes (supernodes) into one node each, summing the edges between groups.
+"""Group collapsing for the graph views: computed in `queries.collapse` (one implementation)."""
 
-Used for the pinned subgraph (groups made in the view) and for supernode views of a whole graph."""
+from queries.collapse import collapse
 
-from __future__ import annotations
-
-import pandas as pd
-
-
-def collapse(
-    nodes: pd.DataFrame, edges: pd.DataFrame, groups: dict[str, list[str]]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Nodes with each group replaced by one `supernode` row (at its members' mean layer and last
-    position, activation summed, influence that of its most influential member), and edges
-    re-pointed and summed; edges inside a group are dropped."""
-    owner = {m: name for name, members in groups.items() for m in members}
-    node_ids = set(nodes["node_id"])
-    rows = []
-    for name, members in groups.items():
-        part = nodes[nodes["node_id"].isin(members)]
-        if part.empty:
-            continue
-        rows.append(
-            {
-                "node_id": f"group:{name}",
-                "kind": "supernode",
-                "layer": int(round(part["layer"].mean())),
-                "position": int(part["position"].max()),
-                "token": part["token"].iloc[int(part["position"].to_numpy().argmax())],
-                "feature_index": None,
-                "feature_uid": None,
-                "activation": part["activation"].sum(min_count=1),
-                "influence": part["influence"].min(),
-                "probability": None,
-                "label": f"{name} ({len(part)})",
-            }
-        )
-    kept = nodes[~nodes["node_id"].isin(owner)]
-    merged = pd.concat([kept, pd.DataFrame(rows, columns=nodes.columns)], ignore_index=True)
-    mapped = edges[edges["source"].isin(node_ids) & edges["target"].isin(node_ids)].copy()
-    mapped["source"] = mapped["source"].map(lambda n: f"group:{owner[n]}" if n in owner else n)
-    mapped["target"] = mapped["target"].map(lambda n: f"group:{owner[n]}" if n in owner else n)
-    mapped = mapped[mapped["source"] != mapped["target"]]
-    summed = mapped.groupby(["source", "target"], as_index=False, sort=False)["weight"].sum()
-    return merged.reset_index(drop=True), summed
+__all__ = ["collapse"]

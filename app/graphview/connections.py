@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+INFLUENCE_HINT = "smaller = more influential"
+INFLUENCE_HELP = (
+    "Influence is a cumulative rank: the share of the graph's total influence on the logits held "
+    "by the nodes ranked up to and including this one, so smaller = more influential."
+)
 LABEL_COLUMNS = ["node_id", "kind", "layer", "position", "token", "label", "feature_uid"]
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from app.graphview.connections import node_caption
+from app.graphview.connections import INFLUENCE_HINT, node_caption
 from app.graphview.frames import among
 from app.graphview.layout import band_labels
 
@@ -112,7 +112,10 @@ def hover_text(row: dict) -> str:
         detail = f"p = {_fmt(row['probability'])}"
     else:
         token = html.escape(row["token"], quote=False)
-        detail = f"'{token}' · act {_fmt(row['activation'])} · infl {_fmt(row['influence'])}"
+        detail = (
+            f"'{token}' · act {_fmt(row['activation'])} · influence {_fmt(row['influence'])}"
+            f" ({INFLUENCE_HINT})"
+        )
     return f"<b>{caption}</b><br>{detail}"
 
 
@@ -163,10 +166,12 @@ def _labels(part: pd.DataFrame) -> list[str]:
         part["kind"], part["token"], part["probability"].fillna(0), part["label"], strict=True
     ):
         if kind == "supernode":
-            out.append(html.escape(str(label)))
+            out.append(html.escape(str(label), quote=False))
         else:
             out.append(
-                f"{html.escape(token)} {p:.0%}" if p >= 0.01 else f"{html.escape(token)} <1%"
+                f"{html.escape(token, quote=False)} {p:.0%}"
+                if p >= 0.01
+                else f"{html.escape(token, quote=False)} <1%"
             )
     return out
 
@@ -270,7 +275,7 @@ def graph_figure(
         "xaxis": axis
         | {
             "tickvals": list(range(len(tokens))),
-            "ticktext": [html.escape(t) for t in tokens],
+            "ticktext": [html.escape(t, quote=False) for t in tokens],
             "range": [
                 min(-0.6, float(placed["x"].min()) - 0.4) if len(placed) else -0.6,
                 len(tokens) - 0.4,

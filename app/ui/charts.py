@@ -59,3 +59,19 @@ def logit_effects_chart(
         yaxis={"type": "category"},
     )
     return fig
+
+
+def activation_histogram(activations: pd.Series, title: str) -> go.Figure:
+    """Distribution of a feature's activation over its appearances."""
+    fig = go.Figure()
+    fig.add_histogram(
+        x=pd.to_numeric(activations, errors="coerce").dropna(), marker_color="#7fb2dd", nbinsx=30
+    )
+    fig.update_layout(
+        height=200,
+        margin={"l": 40, "r": 10, "t": 30, "b": 35},
+        title={"text": f"Activation over its appearances ({title})", "font": {"size": 13}},
+        xaxis_title="activation",
+        yaxis_title="instances",
+    )
+    return fig

@@ -1,7 +1,8 @@
-"""The interactive graph view of one prompt: chart, node side pane, logits, pinned subgraph.
+"""The interactive graph view of one prompt: the client-side chart (app/component), and under it
+the selected node's pane, the pinned subgraph and the top logits.
 
-Everything the user marks (selection, pins, groups, threshold) is kept in the URL (urlstate); the
-chart's click events and the widgets only change the URL state, through callbacks."""
+Everything the user marks (selection, pins, groups, threshold) is kept in the URL (urlstate): the
+chart sends its state when the user changed it, the widgets change it through callbacks."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ import os
 import pandas as pd
 import streamlit as st
 
+from app.component.graphview import apply_sent_state, graph_payload, graph_view, sent_state
 from app.data.graphs import GraphBundle
+from app.data.navigation import catalogue_cards
 from app.graphview.collapse import collapse
-from app.graphview.connections import connections, with_shares
+from app.graphview.connections import (
+    INFLUENCE_HELP,
+    INFLUENCE_HINT,
+    connections,
+    with_shares,
+)
 from app.graphview.figure import ViewMarks, graph_figure
 from app.graphview.frames import among
 from app.graphview.layout import layout
@@ -21,9 +29,14 @@ from app.graphview.state import GraphViewState
 from app.ui import urlstate
 from app.ui.guard import safe_callback
 from app.ui.links import feature_link, interventions_link
-from app.ui.supernode_save import save_group_button
+from app.ui.supernode_save import save_group_button, show_save_message
+from app.ui.text import literal
 
 CHART_KEY = "gv_chart"
+PAYLOAD_KEY = "gv_payload"
+DIRECTION_TABS = ("Inputs", "Outputs")
+DIRECTION_KEY = "gv_direction"
+SAVE_MESSAGE = "gv_save_message"
 MIN_THRESHOLD = 0.01
 PLOT_CONFIG = {"displaylogo": False, "scrollZoom": True, "modeBarButtonsToRemove": ["autoScale2d"]}
 
@@ -37,23 +50,17 @@ def render_graph_view(bundle: GraphBundle, state: GraphViewState) -> None:
     captions = dict(zip(bundle.nodes["node_id"], bundle.nodes["caption"], strict=True))
     _controls(bundle, state, captions)
     shown, _ = prune_by_influence(bundle.nodes, bundle.edges, state.threshold)
-    chart_col, side_col = st.columns([2.4, 1.6], gap="medium")
-    with chart_col:
-        if len(shown) > max_drawn_nodes():
-            _too_big(bundle, len(shown))
-        else:
-            _chart(bundle, shown, state)
-            st.caption(
-                f"{len(shown):,} of {len(bundle.nodes):,} nodes shown · click a node to select it, "
-                "click it again to clear · box or lasso select pins nodes"
-            )
+    if len(shown) > max_drawn_nodes():
+        _too_big(bundle, state, len(shown))
+    else:
+        _chart(bundle, state)
+    side_col, pinned_col, logits_col = st.columns([1.5, 1.7, 0.8], gap="medium")
     with side_col:
         _side_pane(bundle, state, captions)
-    logits_col, pinned_col = st.columns([1, 2.2], gap="large")
-    with logits_col:
-        top_logits(bundle.nodes)
     with pinned_col:
         _pinned_pane(bundle, state, captions)
+    with logits_col:
+        top_logits(bundle.nodes)
 
 
 def top_logits(nodes: pd.DataFrame, key: str = "gv_logits") -> None:
@@ -73,20 +80,10 @@ def top_logits(nodes: pd.DataFrame, key: str = "gv_logits") -> None:
 
 
 def _controls(bundle: GraphBundle, state: GraphViewState, captions: dict[str, str]) -> None:
-    st.session_state["gv_thr"] = max(MIN_THRESHOLD, state.threshold)
+    """Find node and Clear selection, in the sidebar: the chart keeps the page's width and
+    height (the threshold, edge filter and error toggle are in the chart itself)."""
     st.session_state["gv_find"] = state.selected if state.selected in captions else None
-    c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
-    c1.slider(
-        "Pruning threshold (share of influence kept)",
-        min_value=MIN_THRESHOLD,
-        max_value=1.0,
-        step=0.01,
-        key="gv_thr",
-        on_change=lambda: urlstate.update(_set_threshold),
-        help="Keep the most influential feature and error nodes that together hold this share "
-        "of the graph's influence; tokens and logits always stay.",
-    )
-    c2.selectbox(
+    st.sidebar.selectbox(
         "Find node",
         bundle.nodes["node_id"].tolist(),
         key="gv_find",
@@ -94,16 +91,12 @@ def _controls(bundle: GraphBundle, state: GraphViewState, captions: dict[str, st
         placeholder="type a token, feature or label",
         on_change=lambda: urlstate.update(_select_found),
     )
-    c3.button(
+    st.sidebar.button(
         "Clear selection",
         key="gv_clear",
         disabled=not state.selected,
         on_click=lambda: urlstate.update(_clear_selection),
     )
-
-
-def _set_threshold(state: GraphViewState) -> None:
-    state.threshold = float(st.session_state["gv_thr"])
 
 
 def _select_found(state: GraphViewState) -> None:
@@ -114,33 +107,35 @@ def _clear_selection(state: GraphViewState) -> None:
     state.selected = ""
 
 
-def _chart(bundle: GraphBundle, shown: pd.DataFrame, state: GraphViewState) -> None:
-    placed = layout(shown, bundle.n_layers)
-    marks = ViewMarks(state.selected, state.pinned, state.groups)
-    fig = graph_figure(placed, bundle.edges, bundle.n_layers, bundle.tokens, marks)
-    st.plotly_chart(
-        fig,
-        key=CHART_KEY,
-        on_select=_on_chart_select,
-        selection_mode=("points", "box", "lasso"),
-        config=PLOT_CONFIG,
-    )
+def _chart(bundle: GraphBundle, state: GraphViewState) -> None:
+    payload = _payload(bundle)
+    graph_view(payload, state, CHART_KEY, on_change=_on_view_change)
 
 
-def _on_chart_select() -> None:
-    """One clicked node selects it (or clears it when already selected); a box or lasso pins."""
-    event = st.session_state.get(CHART_KEY)
-    points = event["selection"]["points"] if event else []
-    ids = [p["customdata"] for p in points if isinstance(p.get("customdata"), str)]
-    if len(ids) == 1:
-        urlstate.update(lambda s: setattr(s, "selected", "" if s.selected == ids[0] else ids[0]))
-    elif ids:
-        urlstate.update(
-            lambda s: s.pinned.extend(i for i in dict.fromkeys(ids) if i not in s.pinned)
+def _payload(bundle: GraphBundle) -> dict[str, object]:
+    """The component's data, built once per graph per session (every rerun sends it again, so
+    rebuilding it each time would cost the encoding too)."""
+    cached = st.session_state.get(PAYLOAD_KEY)
+    if cached is None or cached[0] != bundle.uid:
+        cards = catalogue_cards(bundle.uid)
+        cached = (
+            bundle.uid,
+            graph_payload(
+                bundle.uid, bundle.nodes, bundle.edges, bundle.tokens, bundle.n_layers, cards
+            ),
         )
+        st.session_state[PAYLOAD_KEY] = cached
+    return cached[1]
 
 
-def _too_big(bundle: GraphBundle, n_shown: int) -> None:
+def _on_view_change() -> None:
+    """The component's view state (selection, pins, groups, threshold) goes into the URL."""
+    sent = sent_state(CHART_KEY)
+    if sent is not None:
+        urlstate.update(lambda s: apply_sent_state(s, sent))
+
+
+def _too_big(bundle: GraphBundle, state: GraphViewState, n_shown: int) -> None:
     limit = max_drawn_nodes()
     fitting = threshold_for(bundle.nodes, limit)
     st.warning(
@@ -149,6 +144,19 @@ def _too_big(bundle: GraphBundle, n_shown: int) -> None:
         "*Find node* and the side pane still work.",
         icon=":material/warning:",
     )
+    st.session_state["gv_thr_big"] = max(MIN_THRESHOLD, min(state.threshold, 1.0))
+    st.slider(
+        "Pruning threshold (share of influence kept)",
+        min_value=MIN_THRESHOLD,
+        max_value=1.0,
+        step=0.01,
+        key="gv_thr_big",
+        on_change=lambda: urlstate.update(_threshold_from_slider),
+    )
+
+
+def _threshold_from_slider(state: GraphViewState) -> None:
+    state.threshold = float(st.session_state["gv_thr_big"])
 
 
 def _side_pane(bundle: GraphBundle, state: GraphViewState, captions: dict[str, str]) -> None:
@@ -156,7 +164,7 @@ def _side_pane(bundle: GraphBundle, state: GraphViewState, captions: dict[str, s
         st.info("Select a node (click it, or use *Find node*) to see its connections.")
         return
     node = bundle.nodes.set_index("node_id").loc[state.selected]
-    st.markdown(f"#### :violet[{captions[state.selected]}]")
+    st.markdown(f"#### :violet[{literal(captions[state.selected])}]")
     facts = [
         f"`{state.selected}`",
         node["kind"],
@@ -166,7 +174,9 @@ def _side_pane(bundle: GraphBundle, state: GraphViewState, captions: dict[str, s
     for name in ("activation", "influence", "probability"):
         if not pd.isna(node[name]):
             facts.append(f"{name} {node[name]:.3g}")
-    st.caption(" · ".join(facts))
+            if name == "influence":
+                facts[-1] += f" ({INFLUENCE_HINT})"
+    st.caption(" · ".join(facts), help=INFLUENCE_HELP)
     c1, c2 = st.columns([1, 2], vertical_alignment="center")
     c1.button(
         "Unpin" if state.selected in state.pinned else "Pin",
@@ -178,7 +188,10 @@ def _side_pane(bundle: GraphBundle, state: GraphViewState, captions: dict[str, s
         with c2:
             feature_link(node["feature_uid"], "Feature page")
     inputs, outputs = connections(bundle.nodes, bundle.edges, state.selected)
-    tab_in, tab_out = st.tabs([f"Inputs ({len(inputs)})", f"Outputs ({len(outputs)})"])
+    # Stable labels and a key: the open tab survives walking to a neighbour (labels that carry
+    # counts are new tabs for every node, and would reopen Inputs).
+    tab_in, tab_out = st.tabs(list(DIRECTION_TABS), key=DIRECTION_KEY, on_change="rerun")
+    st.caption(f"{len(inputs)} inputs · {len(outputs)} outputs")
     with tab_in:
         _edge_table(inputs, f"gv_in_{state.selected}")
     with tab_out:
@@ -264,7 +277,9 @@ def _grouping(
     uid_of = dict(zip(bundle.nodes["node_id"], bundle.nodes["feature_uid"], strict=True))
     for name, members in state.groups.items():
         c1, c2, c3 = st.columns([4, 1, 1.4], vertical_alignment="center")
-        c1.markdown(f"**{name}**: " + ", ".join(captions.get(m, m) for m in members))
+        c1.markdown(
+            f"**{literal(name)}**: " + ", ".join(literal(captions.get(m, m)) for m in members)
+        )
         c2.button(
             "Ungroup",
             key=f"gv_ungroup_{name}",
@@ -272,7 +287,8 @@ def _grouping(
         )
         with c3:
             uids = [uid_of[m] for m in members if isinstance(uid_of.get(m), str)]
-            save_group_button(name, uids)
+            save_group_button(name, uids, SAVE_MESSAGE)
+    show_save_message(SAVE_MESSAGE)
 
 
 @safe_callback

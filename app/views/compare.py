@@ -8,8 +8,9 @@ from app.graphview.connections import with_shares
 from app.graphview.figure import ViewMarks, graph_figure
 from app.graphview.layout import layout
 from app.graphview.prune import prune_by_influence
+from app.graphview.state import DEFAULT_THRESHOLD, GraphViewState
 from app.ui.graph_header import graph_choices
-from app.ui.graph_panel import PLOT_CONFIG, max_drawn_nodes, top_logits
+from app.ui.graph_panel import MIN_THRESHOLD, PLOT_CONFIG, max_drawn_nodes, top_logits
 from app.ui.guard import EMPTY_DB_HINT, run_page
 
 CHANGE_TITLES = {
@@ -71,6 +72,20 @@ def _side(uid: str, only_here: set[str], threshold: float, key: str) -> None:
     top_logits(bundle.nodes, key=f"{key}_logits")
 
 
+def url_threshold() -> float:
+    """The threshold in the URL (`thr`, as the graph view writes it), else the graph view's."""
+    raw = GraphViewState.from_params({"thr": st.query_params.get("thr", "")}).threshold
+    return max(MIN_THRESHOLD, raw)
+
+
+def _threshold_to_url() -> None:
+    value = float(st.session_state["cmp_thr"])
+    if value == DEFAULT_THRESHOLD:
+        st.query_params.pop("thr", None)
+    else:
+        st.query_params["thr"] = f"{value:g}"
+
+
 def render() -> None:
     st.title("Compare graphs")
     labels = graph_choices()
@@ -84,7 +99,16 @@ def render() -> None:
         a = _pick(labels, "a", 0)
     with c2:
         b = _pick(labels, "b", 1)
-    threshold = c3.slider("Pruning threshold", 0.05, 1.0, 0.8, 0.01, key="cmp_thr")
+    st.session_state["cmp_thr"] = url_threshold()
+    threshold = c3.slider(
+        "Pruning threshold",
+        MIN_THRESHOLD,
+        1.0,
+        step=0.01,
+        key="cmp_thr",
+        on_change=_threshold_to_url,
+        help="The same meaning and default as in the graph view; kept in the URL (thr).",
+    )
     diff = graph_diff(a, b, limit=200)
     nodes_diff = diff[diff["item"] == "node"]
     only_a = set(nodes_diff.loc[nodes_diff["change"] == "only_in_a", "source_key"])

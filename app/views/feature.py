@@ -4,8 +4,10 @@ says about it (graphs where it appears, strongest inputs and outputs over all gr
 import pandas as pd
 import streamlit as st
 
-from app.data import features
-from app.ui.charts import logit_effects_chart
+from app.data import features, navigation
+from app.data.graphs import tags
+from app.graphview.connections import INFLUENCE_HELP
+from app.ui.charts import activation_histogram, logit_effects_chart
 from app.ui.guard import run_page
 from app.ui.links import open_feature, open_graph
 from app.ui.tokens import show_contexts
@@ -80,18 +82,37 @@ def _metric(value: object, fmt: str) -> str:
 
 
 def _appearances(uid: str) -> None:
-    order = st.radio("Rank by", ["activation", "influence"], horizontal=True, key="ft_order")
-    rows = features.appearances(uid, order_by=order or "activation")
+    c1, c2 = st.columns([2, 2], vertical_alignment="bottom")
+    order = c1.radio(
+        "Rank by",
+        ["activation", "influence"],
+        horizontal=True,
+        key="ft_order",
+        help="Activation: largest first. " + INFLUENCE_HELP,
+    )
+    tag = c2.selectbox("Prompts tagged", tags(), index=None, key="ft_tag", placeholder="any tag")
+    rows = navigation.appearances(uid, order_by=order or "activation", tag=tag)
     if rows.empty:
-        st.caption("This feature appears in no complete graph yet.")
+        st.caption(
+            "This feature appears in no complete graph"
+            + (f" of a prompt tagged {tag}." if tag else " yet.")
+        )
         return
+    st.plotly_chart(
+        activation_histogram(rows["activation"], f"tag {tag}" if tag else "all prompts"),
+        key="ft_act_hist",
+        config={"displayModeBar": False},
+    )
     event = st.dataframe(
         rows[["prompt", "position", "token", "activation", "influence"]],
         hide_index=True,
         key="ft_graphs",
         on_select="rerun",
         selection_mode="single-row",
-        column_config={"prompt": st.column_config.TextColumn("prompt", width="large")},
+        column_config={
+            "prompt": st.column_config.TextColumn("prompt", width="large"),
+            "influence": st.column_config.NumberColumn("influence", help=INFLUENCE_HELP),
+        },
     )
     st.caption("Select a row to open that graph with this feature selected.")
     if event and event.selection.rows:
@@ -114,6 +135,28 @@ def _neighbours(rows: pd.DataFrame, key: str) -> None:
         open_feature(rows.iloc[event.selection.rows[0]]["neighbour_uid"])
 
 
+def _token_inputs(rows: pd.DataFrame) -> None:
+    """Input tokens (the aggregates hold feature -> feature edges only)."""
+    if rows.empty:
+        return
+    st.markdown("**Input tokens**")
+    st.dataframe(
+        rows[["token", "n_graphs", "mean_share", "sum_weight", "mean_weight"]],
+        hide_index=True,
+        key="ft_token_inputs",
+        column_config={
+            "mean_share": st.column_config.ProgressColumn(
+                "mean share",
+                min_value=0.0,
+                max_value=1.0,
+                format="percent",
+                help="Mean share of the feature's direct input this token carries",
+            )
+        },
+    )
+    st.markdown("**Input features**")
+
+
 def render() -> None:
     uid = st.query_params.get("feature", "")
     _picker(uid)
@@ -132,7 +175,11 @@ def render() -> None:
     m[0].metric("Activation density", _metric(card.get("density"), "{:.3%}"))
     m[1].metric("Graphs it appears in", _metric(card.get("n_graphs"), "{:,}"))
     m[2].metric("Mean activation", _metric(card.get("mean_activation"), "{:.3g}"))
-    m[3].metric("Mean influence", _metric(card.get("mean_influence"), "{:.3g}"))
+    m[3].metric(
+        "Mean influence",
+        _metric(card.get("mean_influence"), "{:.3g}"),
+        help=INFLUENCE_HELP,
+    )
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.subheader("Top activating contexts")
@@ -143,16 +190,18 @@ def render() -> None:
         _logit_list("Most reached logits in the corpus", card.get("top_reached_logits"), "orange")
     st.subheader("Across the corpus")
     inputs, outputs = features.neighbourhood(uid)
+    token_inputs = navigation.token_inputs(uid)
     t1, t2, t3 = st.tabs(
         [
             "Graphs where it appears",
-            f"Strongest inputs ({len(inputs)})",
+            f"Strongest inputs ({len(inputs) + len(token_inputs)})",
             f"Strongest outputs ({len(outputs)})",
         ]
     )
     with t1:
         _appearances(uid)
     with t2:
+        _token_inputs(token_inputs)
         _neighbours(inputs, "ft_inputs")
     with t3:
         _neighbours(outputs, "ft_outputs")

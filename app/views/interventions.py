@@ -10,6 +10,7 @@ from app.graphview.state import GraphViewState
 from app.ui import urlstate
 from app.ui.graph_header import sidebar_graph_picker
 from app.ui.guard import EMPTY_DB_HINT, run_page
+from app.ui.intervention_results import by_change
 
 MODES = ["scale", "set"]
 
@@ -129,6 +130,7 @@ def render() -> None:
     graph, result = st.session_state.get("iv_result", (None, None))
     if graph == state.graph:
         left, right = st.columns([2, 3])
+        result = by_change(result)
         left.dataframe(
             result,
             hide_index=True,

@@ -1,8 +1,12 @@
 """Prompts: search and filter the corpus's graphs, and open one in the graph view."""
 
+import pandas as pd
 import streamlit as st
 
-from app.data.graphs import corpus_stats, graph_label, search_graphs, tags
+from app.data import supernodes
+from app.data.graphs import corpus_stats, search_graphs, tags
+from app.data.navigation import graphs_containing, top_predictions
+from app.ui.graph_header import picker_labels
 from app.ui.guard import EMPTY_DB_HINT, run_page
 from app.ui.links import open_graph
 
@@ -29,6 +33,17 @@ def _filters() -> dict[str, object]:
             key="pr_transcoder",
             placeholder="any",
         )
+        c9, c10 = st.columns([3, 3])
+        feature = c9.text_input(
+            "Contains feature", key="pr_feature", placeholder="feature uid, e.g. clt/3/1207"
+        )
+        supernode = c10.selectbox(
+            "Contains supernode",
+            [n.name for n in supernodes.list_all()],
+            index=None,
+            key="pr_supernode",
+            placeholder="any",
+        )
         c5, c6, c7, c8 = st.columns([1.5, 1.5, 1.5, 1])
         min_rep = c5.slider("Min replacement score", 0.0, 1.0, 0.0, 0.01, key="pr_min_rep")
         min_comp = c6.slider("Min completeness score", 0.0, 1.0, 0.0, 0.01, key="pr_min_comp")
@@ -43,7 +58,28 @@ def _filters() -> dict[str, object]:
         "min_completeness": min_comp or None,
         "status": None if status == "any" else status,
         "limit": LIMIT,
+        "contains_feature": feature.strip() or None,
+        "contains_supernode": supernode,
     }
+
+
+def containing(found: pd.DataFrame, feature: str | None, supernode: str | None) -> pd.DataFrame:
+    """The graphs of `found` with a node of `feature` and of a member of `supernode`."""
+    for kwargs in ({"feature": feature}, {"supernode": supernode}):
+        if next(iter(kwargs.values())):
+            hits = set(graphs_containing(**kwargs)["graph_uid"])
+            found = found[found["graph_uid"].isin(hits)]
+    return found
+
+
+def with_predictions(found: pd.DataFrame) -> pd.DataFrame:
+    """`found` with each complete graph's top prediction and whether it is the expected answer."""
+    done = found.loc[found["status"] == "complete", "graph_uid"].tolist()
+    top = top_predictions(done).set_index("graph_uid")
+    out = found.copy()
+    out["top_prediction"] = out["graph_uid"].map(top["top_token"]) if len(top) else None
+    out["correct"] = out["graph_uid"].map(top["correct"]) if len(top) else None
+    return out
 
 
 def render() -> None:
@@ -51,7 +87,11 @@ def render() -> None:
     if corpus_stats().empty:
         st.info(EMPTY_DB_HINT, icon=":material/database:")
         return
-    found = search_graphs(**_filters())
+    filters = _filters()
+    feature, supernode = filters.pop("contains_feature"), filters.pop("contains_supernode")
+    found = search_graphs(**filters)
+    if feature or supernode:
+        found = containing(found, feature, supernode)
     st.caption(
         f"{len(found):,} graph{'s' if len(found) != 1 else ''}"
         + (f" (first {LIMIT})" if len(found) == LIMIT else "")
@@ -59,12 +99,15 @@ def render() -> None:
     if found.empty:
         st.info("No graph matches these filters.")
         return
+    found = with_predictions(found)
     event = st.dataframe(
         found[
             [
                 "prompt",
                 "tags",
                 "answer",
+                "top_prediction",
+                "correct",
                 "status",
                 "replacement_score",
                 "completeness_score",
@@ -82,6 +125,12 @@ def render() -> None:
         selection_mode="single-row",
         column_config={
             "prompt": st.column_config.TextColumn("prompt", width="large"),
+            "top_prediction": st.column_config.TextColumn(
+                "top prediction", help="The graph's most probable next token"
+            ),
+            "correct": st.column_config.CheckboxColumn(
+                "expected?", help="Whether the top prediction is the expected answer"
+            ),
             "replacement_score": st.column_config.NumberColumn("replacement", format="%.3f"),
             "completeness_score": st.column_config.NumberColumn("completeness", format="%.3f"),
         },
@@ -92,7 +141,7 @@ def render() -> None:
         open_graph(found.iloc[rows[0]]["graph_uid"])
     st.caption("Select a row to open its graph, or pick one here:")
     c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
-    labels = {r["graph_uid"]: graph_label(r) for r in complete.to_dict("records")}
+    labels = picker_labels(complete)
     chosen = c1.selectbox("Graph", list(labels), format_func=labels.get, key="pr_open_choice")
     if c2.button(
         "Open graph", key="pr_open", disabled=chosen is None, icon=":material/account_tree:"

@@ -4,12 +4,15 @@ and any graph collapsed to them."""
 import pandas as pd
 import streamlit as st
 
-from app.data import supernodes
+from app.data import navigation, supernodes
 from app.data.graphs import graph_info
 from app.ui.collapsed_view import show_collapsed
 from app.ui.graph_header import graph_choices
 from app.ui.guard import run_page, safe_callback
-from app.ui.links import open_feature
+from app.ui.links import open_feature, open_graph
+from app.ui.text import literal
+
+CONFIRM_DELETE = "sn_confirm_delete"
 
 
 def _overview(nodes: list) -> None:
@@ -36,7 +39,7 @@ def _details(name: str) -> None:
     if node is None:
         st.warning(f"No supernode named `{name}`.")
         return
-    st.subheader(node.name)
+    st.subheader(literal(node.name))
     if node.description:
         st.markdown(node.description)
     if node.query_name:
@@ -56,10 +59,11 @@ def _details(name: str) -> None:
     )
     if "sn_refreshed" in st.session_state:
         st.toast(st.session_state.pop("sn_refreshed"))
-    if c2.button("Delete", key="sn_delete", icon=":material/delete:"):
-        supernodes.delete(name)
-        st.query_params.clear()
-        st.rerun()
+    c2.button(
+        "Delete", key="sn_delete", icon=":material/delete:", on_click=_ask_delete, args=(name,)
+    )
+    if st.session_state.get(CONFIRM_DELETE) == name:
+        _confirm_delete(name)
     members = supernodes.members_table(node)
     tab_m, tab_h = st.tabs([f"Members ({len(members)})", "History"])
     with tab_m:
@@ -81,6 +85,40 @@ def _details(name: str) -> None:
         )
 
 
+def _ask_delete(name: str) -> None:
+    st.session_state[CONFIRM_DELETE] = name
+
+
+def _confirm_delete(name: str) -> None:
+    """Deleting takes a second click: the supernode, its membership and history go for good."""
+    with st.container(border=True):
+        st.warning(
+            f"Delete supernode **{literal(name)}**, its membership and its history? "
+            "This cannot be undone.",
+            icon=":material/warning:",
+        )
+        c1, c2, _ = st.columns([1, 1, 4])
+        c1.button(
+            "Delete for good",
+            key="sn_delete_confirm",
+            type="primary",
+            on_click=_delete,
+            args=(name,),
+        )
+        c2.button("Cancel", key="sn_delete_cancel", on_click=_cancel_delete)
+
+
+@safe_callback
+def _delete(name: str) -> None:
+    st.session_state.pop(CONFIRM_DELETE, None)
+    supernodes.delete(name)
+    st.query_params.clear()
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop(CONFIRM_DELETE, None)
+
+
 @safe_callback
 def _refresh(name: str) -> None:
     result = supernodes.refresh(name)
@@ -91,11 +129,36 @@ def _refresh(name: str) -> None:
     )
 
 
-def _collapsed(all_names: list[str], default: str) -> None:
+def _appears_in(name: str) -> pd.DataFrame:
+    """The graphs where the supernode has members, most members first; a row opens the graph."""
+    found = navigation.supernode_graphs(name)
+    st.markdown(f"**Appears in {len(found):,} graph{'s' if len(found) != 1 else ''}**")
+    if found.empty:
+        st.caption("None of its member features has a node in a complete graph.")
+        return found
+    event = st.dataframe(
+        found[["prompt", "members_present", "member_nodes"]],
+        hide_index=True,
+        key=f"sn_graphs_{name}",
+        on_select="rerun",
+        selection_mode="single-row",
+        height=min(300, 38 + 35 * len(found)),
+        column_config={"prompt": st.column_config.TextColumn("prompt", width="large")},
+    )
+    if event and event.selection.rows:
+        open_graph(found.iloc[event.selection.rows[0]]["graph_uid"])
+    return found
+
+
+def _collapsed(all_names: list[str], default: str, appears: pd.DataFrame) -> None:
     st.subheader("Collapsed graph view")
     labels = graph_choices()
+    # Default to the graph where the supernode has the most members (the newest graph may have
+    # none); the key carries the supernode so that picking another one re-chooses the default.
+    present = [g for g in appears["graph_uid"] if g in labels]
+    options = present + [g for g in labels if g not in set(present)]
     c1, c2 = st.columns([3, 2])
-    graph = c1.selectbox("Graph", list(labels), format_func=labels.get, key="sn_graph")
+    graph = c1.selectbox("Graph", options, format_func=labels.get, key=f"sn_graph_{default}")
     chosen = c2.multiselect(
         "Supernodes to collapse", all_names, default=[default], key="sn_collapse"
     )
@@ -104,7 +167,8 @@ def _collapsed(all_names: list[str], default: str) -> None:
         return
     info = graph_info(graph)
     nodes, collapsed = supernodes.collapsed(graph, chosen)
-    show_collapsed(nodes, collapsed.edges, int(info["n_layers"]), key="sn_collapsed_chart")
+    # One chart key per graph: "Show the edges of" then offers the new graph's supernodes.
+    show_collapsed(collapsed, int(info["n_layers"]), key=f"sn_collapsed_{graph}")
 
 
 def render() -> None:
@@ -127,7 +191,9 @@ def render() -> None:
         on_change=lambda: st.query_params.from_dict({"supernode": st.session_state["sn_pick"]}),
     )
     _details(st.session_state["sn_pick"])
-    _collapsed(names, st.session_state["sn_pick"])
+    if st.session_state["sn_pick"] in names:
+        appears = _appears_in(st.session_state["sn_pick"])
+        _collapsed(names, st.session_state["sn_pick"], appears)
 
 
 run_page(render)

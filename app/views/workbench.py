@@ -10,6 +10,7 @@ from app.data import supernodes, workbench
 from app.ui.guard import run_page
 from app.ui.param_form import param_inputs
 from app.ui.path_view import show_path
+from app.ui.records import displayable
 from queries.library import LibraryQuery
 
 RESULT_KEY = "wb_result"
@@ -76,6 +77,11 @@ def _json_params(key: str, defaults: dict) -> dict:
 
 
 def _custom_query() -> None:
+    examples = {e.title: e.cypher for e in workbench.examples()}
+    picked = st.selectbox("Start from an example (docs/schema.md)", ["—", *examples])
+    if picked in examples and st.session_state.get("wb_example") != picked:
+        st.session_state["wb_example"] = picked
+        st.session_state["wb_cypher"] = examples[picked]
     with st.form("wb_custom"):
         cypher = st.text_area(
             "Cypher (read-only)",
@@ -112,7 +118,7 @@ def _results() -> None:
     frame: pd.DataFrame = result.frame
     st.subheader("Results")
     (st.warning if result.capped else st.caption)(result.note)
-    st.dataframe(frame, hide_index=True, key="wb_table")
+    st.dataframe(displayable(frame), hide_index=True, key="wb_table")
     if {"graph_uid", "node_ids"} <= set(frame.columns) and len(frame):
         _path_drawing(frame)
     uids = _feature_uids(frame)

@@ -8,9 +8,11 @@ that `make bench`, which runs every bench/*.py script under .venv, leaves it alo
     .venv-peer/bin/python bench/peer/run_circuit_tracer.py --model DIR --transcoders DIR \
         --prompts prompts.json --out graphs.pt [--batch-size 64 --max-feature-nodes N ...]
 
-The model directory is a local Hugging Face model (nnsight backend: it takes a local directory as
-is); the transcoder directory is an absolute path holding circuit-tracer's `config.yaml` and its
-safetensors files (its cache lookup then reads that directory and makes no hub call). The output
+The model directory is a local Hugging Face model, run on circuit-tracer's nnsight backend where
+it maps the architecture (Gemma-2, Llama, Qwen3, ...; it takes a local directory as is), else on
+its TransformerLens backend (GPT-2, Qwen2; see `load_replacement_model`); the transcoder
+directory is an absolute path holding circuit-tracer's `config.yaml` and its safetensors files
+(its cache lookup then reads that directory and makes no hub call). The output
 file holds, per prompt, the dense adjacency `[target, source]` (features, errors, tokens, logits),
 the active features `(layer, pos, idx)` with their activations, the logit tokens and probabilities,
 the input tokens and the wall and CPU time of the graph; plus the load time and this process's
@@ -67,13 +69,52 @@ def graph_record(graph, seconds: float, cpu_seconds: float) -> dict:
 def peak_rss_bytes() -> int:
     """This process's peak resident memory since exec (VmHWM). getrusage's ru_maxrss would
     also count the parent's memory at fork time, which Linux carries over into the child."""
+    return _status_bytes("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def current_rss_bytes() -> int:
+    """This process's resident memory now (VmRSS)."""
+    return _status_bytes("VmRSS")
+
+
+def _status_bytes(field: str) -> int:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return 0
+
+
+def load_replacement_model(model_dir: str, transcoders: str, device, dtype):
+    """(circuit-tracer's ReplacementModel, its backend). TransformerLens accepts only its official
+    model names: a local directory holding a config.json passes as one (TransformerLens reads such
+    a directory's config itself), and the weights and tokenizer are handed over loaded."""
+    import json
+
+    from circuit_tracer import ReplacementModel
+    from circuit_tracer.utils.tl_nnsight_mapping import get_supported_architectures
+
+    architectures = json.loads(Path(model_dir, "config.json").read_text()).get("architectures")
+    if set(architectures or []) & set(get_supported_architectures()):
+        model = ReplacementModel.from_pretrained(
+            model_dir, transcoders, backend="nnsight", device=device, dtype=dtype
+        )
+        return model, "nnsight"
+    from transformer_lens import loading_from_pretrained as loading
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    official = loading.get_official_model_name
+    loading.get_official_model_name = lambda name: (
+        name if Path(name, "config.json").is_file() else official(name)
+    )
+    hf_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    model = ReplacementModel.from_pretrained(
+        model_dir, transcoders, backend="transformerlens", device=device, dtype=dtype,
+        hf_model=hf_model, tokenizer=AutoTokenizer.from_pretrained(model_dir),
+    )  # fmt: skip
+    return model, "transformerlens"
 
 
 def sync(device: torch.device) -> None:
@@ -86,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when huggingface_hub is imported
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from circuit_tracer import ReplacementModel, attribute
+    from circuit_tracer import attribute
 
     device = torch.device(args.device)
     dtype = DTYPES[args.dtype]
@@ -96,10 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     prompts = json.loads(Path(args.prompts).read_text())
 
     t0 = time.perf_counter()
-    model = ReplacementModel.from_pretrained(
-        args.model, transcoders, backend="nnsight", device=device, dtype=dtype
-    )
+    model, backend = load_replacement_model(args.model, transcoders, device, dtype)
     load_seconds = time.perf_counter() - t0
+    load_rss = current_rss_bytes()
 
     settings = dict(
         max_n_logits=args.max_n_logits,
@@ -126,9 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.save(
         {
             "tool": f"circuit-tracer {circuit_tracer.__version__}",
-            "backend": "nnsight",
+            "backend": backend,
             "graphs": graphs,
             "load_seconds": load_seconds,
+            "load_rss_bytes": load_rss,
             "peak_rss_bytes": peak_rss_bytes(),
             "cuda_peak_bytes": (
                 torch.cuda.max_memory_allocated() if device.type == "cuda" else None

@@ -6,6 +6,11 @@ code version, and the directory names of the stages it reads (which carry their 
 changed input rebuilds that stage and everything after it, and an unchanged one is reused. A stage
 is built in a temporary directory and renamed into place with its manifest, so an interrupted
 build never looks finished.
+
+Because a stage's directory name pins its inputs, a stage built under another home is the same
+stage: `build_demo` copies it in rather than training again (`adopt_stage`), and the tests read
+the user's artefacts in place. `demo_roots` lists where to look: this home, the user's default home
+and the test home of this checkout (`make test` builds there; `make demo` uses ~/.circuitmap).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,14 +35,43 @@ from circuitmap.demo.train import TrainConfig, save_trained, train_model
 MANIFEST = "stage.json"
 # Bump when the code changes what the stage produces for the same configs.
 MODEL_STAGE_VERSION = 1
+DEFAULT_HOME = "~/.circuitmap"
+# The home `make test` and tests/conftest.py give the tests when none is chosen (a checkout's).
+CHECKOUT_TEST_HOME = Path(__file__).resolve().parents[2] / ".circuitmap" / "test"
 
 
 def circuitmap_home() -> Path:
-    return Path(os.environ.get("CIRCUITMAP_HOME", "~/.circuitmap")).expanduser()
+    return Path(os.environ.get("CIRCUITMAP_HOME", DEFAULT_HOME)).expanduser()
 
 
 def demo_root() -> Path:
     return circuitmap_home() / "demo"
+
+
+def demo_roots() -> list[Path]:
+    """Where built demo stages may be found, this home's first: $CIRCUITMAP_HOME/demo, the user's
+    ~/.circuitmap/demo and this checkout's test home (each once)."""
+    homes = [circuitmap_home(), Path(DEFAULT_HOME).expanduser(), CHECKOUT_TEST_HOME]
+    return list(dict.fromkeys(home.resolve() / "demo" for home in homes))
+
+
+def adopt_stage(path: Path, root: Path, sources: Sequence[Path]) -> Path | None:
+    """Copy the stage at `path` (inside `root`) from the first of `sources` that holds it built
+    at the same place, if it is not built here; returns where it came from (None: not copied).
+    Copied like a build (a temporary directory renamed into place), so a copy cut short is never
+    taken for a built stage."""
+    if is_built(path):
+        return None
+    relative = path.relative_to(root)
+    found = next((s / relative for s in sources if is_built(s / relative)), None)
+    if found is None or found.resolve() == path.resolve():
+        return None
+    _fill_into_place(path, lambda tmp: _copy_stage(found, tmp))
+    return found
+
+
+def _copy_stage(source: Path, tmp: Path) -> None:
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".*.tmp-*"))
 
 
 def content_hash(inputs: Mapping[str, Any]) -> str:
@@ -67,15 +101,27 @@ def cached_stage(
     final = stage_dir(name, version, inputs, root)
     if is_built(final) and not rebuild:
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+
+    def fill(tmp: Path) -> None:
+        tmp.mkdir()
         build(tmp)
         manifest = {"stage": name, "version": version, "inputs": inputs, "built_at": time.time()}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if final.exists() and (rebuild or not is_built(final)):
+
+    _fill_into_place(final, fill, replace=rebuild)
+    return final
+
+
+def _fill_into_place(final: Path, fill: Callable[[Path], None], replace: bool = False) -> None:
+    """`fill(tmp)` a temporary directory beside `final` (it must leave the manifest there), then
+    rename it to `final`: a fill cut short never looks built. An unfinished `final` is replaced,
+    a built one only with `replace`."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        fill(tmp)
+        if final.exists() and (replace or not is_built(final)):
             shutil.rmtree(final)
         try:
             tmp.rename(final)
@@ -84,7 +130,11 @@ def cached_stage(
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return final
+
+
+# Training always runs on one thread: torch's reductions differ with the thread count, and an
+# artefact's folder name (the hash of its inputs) must determine its contents.
+TRAINING_THREADS = 1
 
 
 @contextlib.contextmanager
@@ -117,7 +167,6 @@ def build_demo_model(
     spec: DemoModelSpec | None = None,
     *,
     root: Path | None = None,
-    threads: int | None = None,
     progress: bool = True,
     rebuild: bool = False,
 ) -> Path:
@@ -127,7 +176,7 @@ def build_demo_model(
 
     def build(out: Path) -> None:
         corpus = build_corpus(spec.corpus)
-        with torch_threads(threads):
+        with torch_threads(TRAINING_THREADS):
             result = train_model(corpus, spec.model, spec.train, progress=progress)
         save_trained(result, corpus, spec.model, spec.train, out)
 

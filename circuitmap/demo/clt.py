@@ -19,7 +19,13 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from circuitmap.demo.artifacts import cached_stage, is_built, stage_dir, torch_threads
+from circuitmap.demo.artifacts import (
+    TRAINING_THREADS,
+    cached_stage,
+    is_built,
+    stage_dir,
+    torch_threads,
+)
 from circuitmap.demo.corpus import TRAIN, Corpus, load_corpus
 from circuitmap.demo.model import load_model
 from circuitmap.transcoders.training import TrainConfig, train_transcoder
@@ -91,7 +97,6 @@ def build_demo_clt(
     model_dir: Path,
     spec: DemoCltSpec | None = None,
     *,
-    threads: int | None = None,
     progress: bool = True,
     rebuild: bool = False,
 ) -> Path:
@@ -108,13 +113,13 @@ def build_demo_clt(
         model, tokenizer = load_model(model_dir)
         texts = training_texts(load_corpus(model_dir), spec.task_shares)
         named = replace(spec.train, name=name, model_name=model_dir.name)
-        with torch_threads(threads):
+        with torch_threads(TRAINING_THREADS):
             result = train_transcoder(model, tokenizer, texts, named, out, progress=progress)
         report = {
             "name": name,
             "model": model_dir.name,
             "training_texts": len(texts),
-            "threads": threads,
+            "threads": TRAINING_THREADS,
             **result.summary(),
         }
         (out / CLT_REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")

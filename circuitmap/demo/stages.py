@@ -3,7 +3,9 @@
 Each is a cached stage (`circuitmap.demo.artifacts.cached_stage`): the model under
 `$CIRCUITMAP_HOME/demo/`, the CLT beside it, the catalogue and the check report inside the CLT's
 directory. A stage's hash covers its inputs and the directory names of the stages it reads, so a
-retrained model retrains the CLT, and a second run with nothing changed builds nothing.
+retrained model retrains the CLT, and a second run with nothing changed builds nothing. A stage
+built under another home (`demo_roots`: the user's, this checkout's test home) is copied, not
+rebuilt, and `find_built_demo` reads a complete demo wherever it is.
 
 The check stage computes the attribution graph of every demo prompt; `DemoBuild.graphs` hands
 them on (prompt text -> GraphRecord) so that storing them does not compute them again.
@@ -12,15 +14,18 @@ them on (prompt text -> GraphRecord) so that storing them does not compute them 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from circuitmap.demo.artifacts import (
     DemoModelSpec,
+    adopt_stage,
     build_demo_model,
     cached_stage,
     demo_model_dir,
+    demo_root,
+    demo_roots,
     is_built,
     stage_dir,
     torch_threads,
@@ -100,21 +105,35 @@ def build_demo(
     threads: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    reuse: Sequence[Path] | None = None,
 ) -> DemoBuild:
-    """Every stage, built where missing. `log` hears which stage is being built."""
+    """Every stage, built where missing, or copied from the same stage built under one of the
+    `reuse` roots (default: the other `demo_roots()`). `log` hears which stage is being built or
+    copied."""
     settings = settings or GraphSettings()
+    root = (root or demo_root()).expanduser()
+    sources = [r for r in demo_roots() if r != root.resolve()] if reuse is None else reuse
+
+    def adopt(path: Path, what: str) -> None:
+        found = adopt_stage(path, root, sources)
+        if found is not None:
+            log(f"reusing the {what} built under {found.parent}")
+
     built = []
     model_dir = demo_model_dir(model_spec, root)
+    adopt(model_dir, "demo model")
     if not is_built(model_dir):
         log("training the demo model")
         built.append("model")
-    model_dir = build_demo_model(model_spec, root=root, threads=threads, progress=progress)
+    model_dir = build_demo_model(model_spec, root=root, progress=progress)
+    adopt(clt_dir(model_dir, clt_spec), "demo CLT")
     if not is_built(clt_dir(model_dir, clt_spec)):
         log("training the demo CLT")
         built.append("clt")
-    clt = build_demo_clt(model_dir, clt_spec, threads=threads, progress=progress)
+    clt = build_demo_clt(model_dir, clt_spec, progress=progress)
     world = DemoWorld.of(load_corpus(model_dir).config)
     texts = catalogue_texts(model_dir)
+    adopt(catalogue_dir(clt, texts, CatalogueConfig(), LABEL_VERSION), "feature catalogue")
     if not is_built(catalogue_dir(clt, texts, CatalogueConfig(), LABEL_VERSION)):
         log("computing the feature catalogue")
         built.append("catalogue")
@@ -131,6 +150,7 @@ def build_demo(
             report = run_checks(model_dir, clt, load_catalogue(catalogue), settings, graphs)
         (out / CHECKS_FILE).write_text(json.dumps(report.to_dict(), indent=1) + "\n")
 
+    adopt(stage_dir("checks", CHECKS_STAGE_VERSION, check_inputs, clt), "circuit checks")
     if not is_built(stage_dir("checks", CHECKS_STAGE_VERSION, check_inputs, clt)):
         built.append("checks")
     checks = cached_stage("checks", CHECKS_STAGE_VERSION, check_inputs, build_checks, root=clt)
@@ -139,8 +159,9 @@ def build_demo(
 
 def _checks_inputs(catalogue: Path, settings: GraphSettings) -> dict[str, object]:
     """The catalogue (which pins the model and CLT) and the settings that shape a graph (not
-    where or in what batches it is computed)."""
-    shaping = {k: v for k, v in asdict(settings).items() if k not in ("batch_size", "device")}
+    where or in what batches it is computed; `to_dict` leaves out the machine-side settings at
+    their defaults, so adding one to GraphSettings does not orphan the checks built before)."""
+    shaping = {k: v for k, v in settings.to_dict().items() if k not in ("batch_size", "device")}
     return {"catalogue": catalogue.name, "settings": shaping}
 
 
@@ -189,6 +210,16 @@ def demo_paths(root: Path | None = None) -> tuple[Path, Path] | None:
     model_dir = demo_model_dir(None, root)
     clt = clt_dir(model_dir)
     return (model_dir, clt) if is_built(model_dir) and is_built(clt) else None
+
+
+def find_built_demo(roots: Sequence[Path] | None = None) -> DemoBuild | None:
+    """The default demo's artefacts from the first of `roots` (default: `demo_roots()`) where every
+    stage is built, read in place (nothing is built or copied), else None."""
+    for root in demo_roots() if roots is None else roots:
+        found = built_demo(root)
+        if found is not None:
+            return found
+    return None
 
 
 def built_demo(root: Path | None = None) -> DemoBuild | None:

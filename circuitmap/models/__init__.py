@@ -8,7 +8,7 @@ from circuitmap.models.adapter import (
     ov_transpose,
 )
 from circuitmap.models.hooks import Hooks
-from circuitmap.models.loading import DTYPES, load_model, resolve_dtype, tokenize
+from circuitmap.models.loading import DTYPES, load_model, load_tokenizer, resolve_dtype, tokenize
 
 __all__ = [
     "DTYPES",
@@ -17,6 +17,7 @@ __all__ = [
     "ModelAdapter",
     "NormSpec",
     "load_model",
+    "load_tokenizer",
     "ov_linear",
     "ov_transpose",
     "resolve_dtype",

@@ -24,7 +24,7 @@ def load_model(
     """(model, tokenizer) from a local directory or a hub name (the hub needs access and network).
 
     Eager attention is requested because the attribution reads attention patterns."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(
         name_or_path, dtype=resolve_dtype(dtype), attn_implementation="eager"
@@ -34,8 +34,29 @@ def load_model(
             f"model {name_or_path!r} has unsupported type {model.config.model_type!r}; "
             f"supported: {', '.join(SUPPORTED_FAMILIES)}"
         )
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    tokenizer = load_tokenizer(name_or_path)
     return model.to(device).eval(), tokenizer
+
+
+def load_tokenizer(name_or_path: str):
+    """The tokenizer class the checkpoint declares (`tokenizer_class` in tokenizer_config.json),
+    so that its saved tokenizer.json tokenizes as saved; AutoTokenizer's pick when it declares
+    none that transformers has.
+
+    transformers 5 maps a model type to that family's tokenizer class even when the checkpoint
+    declares a generic one: a qwen2 model saved with a word-level tokenizer (declared
+    PreTrainedTokenizerFast) got Qwen2Tokenizer, which rebuilds a BPE without merges from the
+    vocabulary, so circuitmap tokenized differently from the saved tokenizer (and from
+    circuit-tracer). Real checkpoints declare their family's class: for them nothing changes."""
+    import transformers
+    from transformers import AutoTokenizer
+    from transformers.models.auto.tokenization_auto import get_tokenizer_config
+
+    declared = get_tokenizer_config(name_or_path).get("tokenizer_class")
+    cls = getattr(transformers, declared, None) if isinstance(declared, str) else None
+    if cls is None or not hasattr(cls, "from_pretrained"):
+        return AutoTokenizer.from_pretrained(name_or_path)
+    return cls.from_pretrained(name_or_path)
 
 
 def tokenize(tokenizer, prompt: str | list[int] | torch.Tensor) -> torch.Tensor:

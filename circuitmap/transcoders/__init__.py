@@ -1,6 +1,7 @@
 """Transcoders (PLT and CLT): the module, file formats (ours and circuit-tracer's), training."""
 
 from circuitmap.transcoders.formats import load_transcoder, save_transcoder
+from circuitmap.transcoders.lazy import LazyTranscoder
 from circuitmap.transcoders.transcoder import (
     Transcoder,
     TranscoderConfig,
@@ -9,6 +10,7 @@ from circuitmap.transcoders.transcoder import (
 )
 
 __all__ = [
+    "LazyTranscoder",
     "Transcoder",
     "TranscoderConfig",
     "TranscoderFormatError",

@@ -18,9 +18,12 @@ names `feature_input_hook` / `feature_output_hook`):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,10 @@ import numpy as np
 import torch
 import yaml
 from huggingface_hub import try_to_load_from_cache
-from safetensors import safe_open
 from safetensors.torch import save_file
 
+from circuitmap.transcoders.lazy import LazyTranscoder
+from circuitmap.transcoders.ondisk import DiskTensor, SafetensorsFileError, open_safetensors
 from circuitmap.transcoders.transcoder import Transcoder, TranscoderConfig, TranscoderFormatError
 
 FORMAT_NAME = "circuitmap-transcoder"
@@ -38,6 +42,8 @@ FORMAT_VERSION = 1
 CONFIG_JSON = "config.json"
 WEIGHTS_FILE = "transcoder.safetensors"
 CT_CONFIG = "config.yaml"
+#: Transcoders whose weights on disk exceed this are loaded lazily unless asked otherwise.
+LAZY_ABOVE_BYTES = 2 << 30
 
 #: TransformerLens hook names (as circuit-tracer's configs use them) -> our sites.
 INPUT_HOOKS = {
@@ -73,9 +79,17 @@ def save_transcoder(
 
 
 def load_transcoder(
-    path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = torch.float32,
+    lazy: bool | None = None,
 ) -> Transcoder:
-    """Load a transcoder from a directory in our format or circuit-tracer's (detected)."""
+    """Load a transcoder from a directory in our format or circuit-tracer's (detected), reading
+    every tensor straight into `dtype` (no float32 copy first).
+
+    `lazy`: leave encoders and decoders on disk (`LazyTranscoder`: encoders are read a chunk at
+    a time, decoder rows for active features only); None decides by size: lazy when the
+    weights on disk exceed `LAZY_ABOVE_BYTES`."""
     root = Path(path)
     if root.is_file() and root.name in (CONFIG_JSON, CT_CONFIG):
         root = root.parent
@@ -86,14 +100,27 @@ def load_transcoder(
             f"{root}: expected a directory with {CONFIG_JSON} or {CT_CONFIG}"
         )
     if (root / CONFIG_JSON).exists():
-        tc = _load_ours(root)
+        parts = _load_ours(root)
     elif (root / CT_CONFIG).exists():
-        tc = load_circuit_tracer(root)
+        parts = load_circuit_tracer(root, lazy)
     else:
         raise TranscoderFormatError(
             f"{root}: neither {CONFIG_JSON} (circuitmap) nor {CT_CONFIG} (circuit-tracer) found"
         )
-    return tc.to(device=device, dtype=dtype)
+    dtype = _resolve_dtype(dtype)
+    if lazy is None:
+        lazy = parts.weight_bytes() > LAZY_ABOVE_BYTES
+    tc = parts.lazy(dtype) if lazy else parts.eager(dtype)
+    return tc.to(device=device)
+
+
+def _resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in names:
+        raise TranscoderFormatError(f"unknown dtype {dtype!r}; expected one of {', '.join(names)}")
+    return names[dtype]
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -129,7 +156,7 @@ def _save_ours(tc: Transcoder, out: Path, metadata: dict[str, Any]) -> None:
     (out / CONFIG_JSON).write_text(json.dumps(doc, indent=2) + "\n")
 
 
-def _load_ours(root: Path) -> Transcoder:
+def _load_ours(root: Path) -> _Parts:
     data = read_config(root)
     if data.get("version", 0) > FORMAT_VERSION:
         raise TranscoderFormatError(
@@ -138,7 +165,15 @@ def _load_ours(root: Path) -> Transcoder:
         )
     config = TranscoderConfig.from_dict(data.get("config") or {})
     tensors = _read_safetensors(root / WEIGHTS_FILE)
-    return _build(config, tensors, root / WEIGHTS_FILE)
+    if "W_enc" in tensors:
+        w_enc = tensors.pop("W_enc")
+        if w_enc.dim() != 3 or w_enc.shape[0] != config.n_layers:
+            raise TranscoderFormatError(
+                f"{root / WEIGHTS_FILE}: W_enc has shape {list(w_enc.shape)}, expected "
+                f"{[config.n_layers, config.n_features, config.d_model]}"
+            )
+        tensors.update({f"W_enc.{layer}": w for layer, w in enumerate(w_enc)})
+    return _Parts(config, tensors, root / WEIGHTS_FILE)
 
 
 # --- circuit-tracer formats --------------------------------------------------------------------
@@ -191,8 +226,10 @@ def save_circuit_tracer(tc: Transcoder, out: str | Path) -> Path:
     return out
 
 
-def load_circuit_tracer(root: str | Path) -> Transcoder:
-    """Read a circuit-tracer transcoder directory (`config.yaml` + weight files)."""
+def load_circuit_tracer(root: str | Path, lazy: bool | None = None) -> _Parts:
+    """Read a circuit-tracer transcoder directory (`config.yaml` + weight files), big tensors
+    left on disk. With `lazy` (None: by size), GemmaScope `.npz` files are read through their
+    row-readable cache."""
     root = Path(root)
     config_file = root / CT_CONFIG
     try:
@@ -214,7 +251,7 @@ def load_circuit_tracer(root: str | Path) -> Transcoder:
     if kind == "cross_layer_transcoder":
         return _load_ct_clt(root, meta)
     if kind == "transcoder_set":
-        return _load_ct_set(_layer_files(root, config), meta)
+        return _load_ct_set(_layer_files(root, config), meta, lazy)
     raise TranscoderFormatError(
         f"{config_file}: model_kind must be transcoder_set or cross_layer_transcoder, got {kind!r}"
     )
@@ -272,17 +309,18 @@ def _resolve_listed(root: Path, entry: str, by_name: bool) -> Path:
     )
 
 
-def _load_ct_clt(root: Path, meta: dict[str, str]) -> Transcoder:
+def _load_ct_clt(root: Path, meta: dict[str, str]) -> _Parts:
     enc_files = _numbered(root, "W_enc_{i}.safetensors")
     n_layers = len(enc_files)
-    parts: dict[str, list[torch.Tensor]] = {"W_enc": [], "b_enc": [], "b_dec": [], "threshold": []}
+    parts: dict[str, list[torch.Tensor]] = {"b_enc": [], "b_dec": [], "threshold": []}
     tensors: dict[str, torch.Tensor] = {}
     for layer, enc_file in enumerate(enc_files):
         enc = _read_safetensors(enc_file)
-        for key in ("W_enc", "b_enc", "b_dec"):
-            parts[key].append(_need(enc, f"{key}_{layer}", enc_file))
+        tensors[f"W_enc.{layer}"] = _need(enc, f"W_enc_{layer}", enc_file)
+        for key in ("b_enc", "b_dec"):
+            parts[key].append(_need(enc, f"{key}_{layer}", enc_file).load())
         if f"threshold_{layer}" in enc:
-            parts["threshold"].append(enc[f"threshold_{layer}"].reshape(-1))
+            parts["threshold"].append(enc[f"threshold_{layer}"].load().reshape(-1))
         elif parts["threshold"]:
             raise TranscoderFormatError(f"{enc_file}: missing threshold_{layer}")
         dec_file = root / f"W_dec_{layer}.safetensors"
@@ -295,7 +333,7 @@ def _load_ct_clt(root: Path, meta: dict[str, str]) -> Transcoder:
         )
     first = enc_files[0]
     tensors.update({k: _stack(v, k, first) for k, v in parts.items() if v})
-    F, d = _shape2(tensors["W_enc"][0], "W_enc_0", first)
+    F, d = _shape2(tensors["W_enc.0"], "W_enc_0", first)
     config = TranscoderConfig(
         kind="clt",
         n_layers=n_layers,
@@ -304,10 +342,13 @@ def _load_ct_clt(root: Path, meta: dict[str, str]) -> Transcoder:
         activation="jumprelu" if "threshold" in tensors else "relu",
         **meta,
     )
-    return _build(config, tensors, root)
+    return _Parts(config, tensors, root)
 
 
-def _load_ct_set(files: list[Path], meta: dict[str, str]) -> Transcoder:
+def _load_ct_set(files: list[Path], meta: dict[str, str], lazy: bool | None) -> _Parts:
+    npz = [f for f in files if f.suffix == ".npz"]
+    if npz and (lazy or (lazy is None and sum(f.stat().st_size for f in npz) > LAZY_ABOVE_BYTES)):
+        files = [npz_cache_file(f) if f.suffix == ".npz" else f for f in files]
     per_layer = [_read_npz(f) if f.suffix == ".npz" else _read_ct_layer(f) for f in files]
     keys = [set(layer) for layer in per_layer]
     for layer, (f, k) in enumerate(zip(files, keys, strict=True)):
@@ -318,12 +359,13 @@ def _load_ct_set(files: list[Path], meta: dict[str, str]) -> Transcoder:
             )
     tensors: dict[str, torch.Tensor] = {}
     for key in keys[0]:
-        if key == "W_dec":
+        if key in ("W_enc", "W_dec"):
             for layer, t in enumerate(per_layer):
-                tensors[f"W_dec.{layer}"] = t["W_dec"].unsqueeze(1)
+                w = t[key]
+                tensors[f"{key}.{layer}"] = w.unsqueeze(1) if key == "W_dec" and w.dim() == 2 else w
         else:
             tensors[key] = _stack([t[key] for t in per_layer], key, files[0])
-    F, d = _shape2(tensors["W_enc"][0], "W_enc", files[0])
+    F, d = _shape2(tensors["W_enc.0"], "W_enc", files[0])
     config = TranscoderConfig(
         kind="plt",
         n_layers=len(files),
@@ -333,13 +375,16 @@ def _load_ct_set(files: list[Path], meta: dict[str, str]) -> Transcoder:
         skip="W_skip" in tensors,
         **meta,
     )
-    return _build(config, tensors, files[0].parent)
+    return _Parts(config, tensors, files[0].parent)
 
 
-def _read_ct_layer(file: Path) -> dict[str, torch.Tensor]:
-    """One circuit-tracer per-layer file, renamed to our per-layer keys. GemmaScope-2 files
-    (lower-case `w_enc [d, F]`, `w_dec [F, d]`, `affine_skip_connection`) are read too."""
-    raw = _read_safetensors(file)
+def _read_ct_layer(file: Path) -> dict[str, torch.Tensor | DiskTensor]:
+    """One circuit-tracer per-layer file, renamed to our per-layer keys (encoder and decoder
+    left on disk, the rest read). GemmaScope-2 files (lower-case `w_enc [d, F]`, `w_dec [F, d]`,
+    `affine_skip_connection`) are read too; their `[d, F]` encoder is read whole."""
+    raw: dict = _read_safetensors(file)
+    on_disk = ("W_enc", "W_dec", "w_dec")  # row-major [F, ...]: read by rows when lazy
+    raw = {k: v if k in on_disk else v.load() for k, v in raw.items()}
     if "w_enc" in raw:
         raw = {
             "W_enc": raw["w_enc"].T,
@@ -375,27 +420,99 @@ def _read_npz(file: Path) -> dict[str, torch.Tensor]:
 # --- shared ------------------------------------------------------------------------------------
 
 
-def _build(config: TranscoderConfig, tensors: dict[str, torch.Tensor], where: Path) -> Transcoder:
-    """A Transcoder whose parameters are `tensors`, every name and shape checked. The module is
-    made on the meta device and takes the loaded tensors as its parameters, so loading holds one
-    copy of the weights, not two (a 12-layer CLT is gigabytes)."""
-    with torch.device("meta"):
-        tc = Transcoder(config)
-    expected = {name: p.shape for name, p in tc.named_parameters()}
-    missing = sorted(expected.keys() - tensors.keys())
-    if missing:
-        raise TranscoderFormatError(f"{where}: missing tensor {missing[0]}")
-    unexpected = sorted(tensors.keys() - expected.keys())
-    if unexpected:
-        raise TranscoderFormatError(f"{where}: unexpected tensor {unexpected[0]} for this config")
-    for name, shape in expected.items():
-        if tuple(tensors[name].shape) != tuple(shape):
+@dataclass
+class _Parts:
+    """A transcoder's config and tensors as read (big ones still on disk, all in the file's
+    dtype): per layer `W_enc.{l} [F, d]` and `W_dec.{l} [F, n_out, d]`, stacked `b_enc`,
+    `b_dec`, `threshold`?, `W_skip`?. Becomes an eager `Transcoder` or a `LazyTranscoder`."""
+
+    config: TranscoderConfig
+    tensors: dict[str, torch.Tensor | DiskTensor]
+    where: Path
+
+    def __post_init__(self) -> None:
+        c = self.config
+        L, F, d = c.n_layers, c.n_features, c.d_model
+        n_out = [L - layer if c.kind == "clt" else 1 for layer in range(L)]
+        expected = {"b_enc": (L, F), "b_dec": (L, d)}
+        expected |= {f"W_enc.{layer}": (F, d) for layer in range(L)}
+        expected |= {f"W_dec.{layer}": (F, n_out[layer], d) for layer in range(L)}
+        if c.activation == "jumprelu":
+            expected["threshold"] = (L, F)
+        if c.skip:
+            expected["W_skip"] = (L, d, d)
+        missing = sorted(expected.keys() - self.tensors.keys())
+        if missing:
+            raise TranscoderFormatError(f"{self.where}: missing tensor {missing[0]}")
+        unexpected = sorted(self.tensors.keys() - expected.keys())
+        if unexpected:
             raise TranscoderFormatError(
-                f"{where}: {name} has shape {list(tensors[name].shape)}, expected {list(shape)}"
+                f"{self.where}: unexpected tensor {unexpected[0]} for this config"
             )
-    params = {name: tensors[name].to(p.dtype).contiguous() for name, p in tc.named_parameters()}
-    tc.load_state_dict(params, assign=True)
-    return tc
+        for name, shape in expected.items():
+            if tuple(self.tensors[name].shape) != shape:
+                raise TranscoderFormatError(
+                    f"{self.where}: {name} has shape {list(self.tensors[name].shape)}, "
+                    f"expected {list(shape)}"
+                )
+
+    def weight_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors.values())
+
+    def _layers(self, key: str) -> list[torch.Tensor | DiskTensor]:
+        return [self.tensors[f"{key}.{layer}"] for layer in range(self.config.n_layers)]
+
+    def eager(self, dtype: torch.dtype) -> Transcoder:
+        """A Transcoder holding one copy of the weights, in `dtype` (read and cast tensor by
+        tensor, W_enc layer by layer)."""
+        with torch.device("meta"):
+            tc = Transcoder(self.config, dtype=dtype)
+        params: dict[str, torch.Tensor] = {}
+        for name, p in tc.named_parameters():
+            if name == "W_enc":
+                params[name] = torch.empty(p.shape, dtype=dtype)
+                for layer, w in enumerate(self._layers("W_enc")):
+                    params[name][layer].copy_(_in_memory(w))
+            else:
+                params[name] = _in_memory(self.tensors[name]).to(dtype).contiguous()
+        tc.load_state_dict(params, assign=True)
+        return tc
+
+    def lazy(self, dtype: torch.dtype) -> LazyTranscoder:
+        small = {k: _in_memory(v) for k, v in self.tensors.items() if "." not in k}
+        return LazyTranscoder(
+            self.config, self._layers("W_enc"), self._layers("W_dec"), small, dtype=dtype
+        )
+
+
+def _in_memory(t: torch.Tensor | DiskTensor) -> torch.Tensor:
+    return t.load() if isinstance(t, DiskTensor) else t
+
+
+def npz_cache_file(file: Path) -> Path:
+    """A GemmaScope `.npz` layer converted once into a row-readable safetensors file (per-layer
+    circuit-tracer keys, `W_enc` as `[F, d]`) under `$CIRCUITMAP_HOME/cache/npz/`, keyed by
+    the file's path, size and modification time. npz members cannot be read by rows."""
+    stat = file.stat()
+    key = hashlib.sha256(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    home = Path(os.environ.get("CIRCUITMAP_HOME", "~/.circuitmap")).expanduser()
+    out = home / "cache" / "npz" / f"{key.hexdigest()[:24]}.safetensors"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    layer = _read_npz(file)
+    tensors = {
+        "W_enc": layer["W_enc"],
+        "W_dec": layer["W_dec"],
+        "b_enc": layer["b_enc"],
+        "b_dec": layer["b_dec"],
+    }
+    if "threshold" in layer:
+        tensors["activation_function.threshold"] = layer["threshold"]
+    partial = out.with_suffix(f".{os.getpid()}.partial")
+    _write_safetensors(partial, tensors)
+    partial.replace(out)
+    return out
 
 
 def _need(tensors: dict[str, torch.Tensor], key: str, file: Path) -> torch.Tensor:
@@ -417,13 +534,13 @@ def _shape2(t: torch.Tensor, key: str, file: Path) -> tuple[int, int]:
     return int(t.shape[0]), int(t.shape[1])
 
 
-def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
+def _read_safetensors(file: Path) -> dict[str, DiskTensor]:
+    """Every tensor of the file as a `DiskTensor` (read from disk only when used)."""
     if not file.exists():
         raise TranscoderFormatError(f"{file}: file not found")
     try:
-        with safe_open(str(file), framework="pt", device="cpu") as f:
-            return {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    except Exception as e:  # safetensors raises several types for damaged files
+        return open_safetensors(file)
+    except (SafetensorsFileError, OSError, KeyError, TypeError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise TranscoderFormatError(
             f"{file}: corrupt or truncated safetensors file ({reason})"

@@ -233,9 +233,41 @@ class Transcoder(nn.Module):
         acts = self.encode(x)
         return self.decode(acts, x), acts
 
-    def decoder_vectors(self, layer: int, feature_ids) -> torch.Tensor:
-        """`[k, n_out(layer), d]` decoder vectors of some features of one layer."""
-        return self.W_dec[layer][feature_ids]
+    def decoder_vectors(self, layer: int, feature_ids, output: int | None = None) -> torch.Tensor:
+        """`[k, n_out(layer), d]` decoder vectors of some features of one layer (`[k, d]` into
+        its `output`-th output layer only, if given)."""
+        w = self.W_dec[layer]
+        return w[feature_ids] if output is None else w[feature_ids, output]
+
+    def encoder_rows(self, layers: torch.Tensor, feature_ids: torch.Tensor) -> torch.Tensor:
+        """`[k, d]` encoder rows of features given by (layer, index)."""
+        return self.W_enc[layers, feature_ids]
+
+    def layer_pre_activations(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        """`[n, F]` pre-activations of one layer's features for its input-site values `[n, d]`."""
+        return x.to(self.dtype) @ self.W_enc[layer].T + self.b_enc[layer]
+
+    def decode_contribution(self, acts: torch.Tensor, source: int, layer: int) -> torch.Tensor:
+        """`[n, d]` what `source`'s features with activations `acts [n, F]` write to `layer`."""
+        return acts @ self.W_dec[source][:, layer - source]
+
+    def disk_tensors(self) -> dict[str, torch.Tensor]:
+        """Weights left on disk, by name (none: every weight is a parameter)."""
+        return {}
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the big weights stay on disk, read as needed (`LazyTranscoder`)."""
+        return False
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the transcoder computes in (its parameters')."""
+        return self.b_dec.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.b_dec.device
 
     def decoder_norms(self) -> torch.Tensor:
         """`[L, F]` norm of each feature's decoder vectors concatenated over its output layers."""

@@ -1,13 +1,9 @@
 // Multi-hop chains token -> ... -> a given feature or supernode -> ... -> logit, per graph.
 //
-// For "Dallas -> [Texas features] -> Austin": `via` names one feature (its uid) or a supernode
-// (then any of its member features will do). Each instance of a via feature in a complete graph is
-// joined to its strongest upstream paths from the input token and downstream paths to the logit.
-// Strength is the product of edge shares (|w| / sum of |w| into the edge's target), as in
-// token_logit_paths, so the chain's strength is the upstream strength times the downstream one.
-// Both halves are searched backwards (from the via feature to the token, from the logit to the via
-// feature), dropping partial paths weaker than min_strength (exact pruning). A feature that is
-// active in many graphs is searched in its max_instances most influential instances only.
+// For "Dallas -> [Texas features] -> Austin": `via` is a feature uid or a supernode (any member).
+// Each instance v of a via feature (the max_instances most influential) joins its paths token ->
+// features -> v to its paths v -> features above v's layer, at or after its position -> logit.
+// Strength is the product of the edges' shares (|w| / target.in_abs_weight).
 // @param via str  A feature uid ("<transcoder>/<layer>/<index>") or a supernode name.
 // @param token str = null  Text of the input token; null accepts any token.
 // @param logit str = null  Text of the output logit; null means the prompt's answer.
@@ -30,19 +26,10 @@
 // @column features  Feature uids of the intermediate nodes, in order.
 // @column labels  Labels of the intermediate features, in order.
 // @column weights  Raw edge weights along the chain.
-WITH [$via] + COLLECT { MATCH (:Supernode {name: $via})-[:GROUPS]->(f:Feature) RETURN f.uid } AS uids
-// The via instances: from the feature index, or (more selective) from the input token's nodes.
-CALL (uids) {
-  WITH uids WHERE $token IS NULL
-  MATCH (v:Node) WHERE v.feature_uid IN uids
-  RETURN v
-  UNION
-  WITH uids WHERE $token IS NOT NULL
-  MATCH (x:TokenNode {token: $token})
-  MATCH (:Graph {uid: x.graph_uid})-[:HAS_NODE]->(v:FeatureNode)
-    WHERE v.feature_uid IN uids AND v.position >= x.position
-  RETURN v
-}
+WITH [$via] + COLLECT { MATCH (:Supernode {name: $via})-[:GROUPS]->(f) RETURN f.uid } AS uids
+MATCH (v:FeatureNode) WHERE v.feature_uid IN uids AND ($token IS NULL OR EXISTS {
+  MATCH (x:TokenNode {token: $token}) WHERE x.graph_uid = v.graph_uid AND x.position <= v.position
+})
 MATCH (g:Graph {uid: v.graph_uid})
   WHERE g.status = 'complete'
     AND ($model IS NULL OR g.model_uid = $model)
@@ -51,80 +38,39 @@ MATCH (pr:Prompt {uid: g.prompt_uid})
   WHERE $tag IS NULL OR $tag IN pr.tags
 // Most influential = smallest cumulative share (docs/schema.md); no influence ranks last.
 WITH g, pr, v ORDER BY coalesce(v.influence, 1.0) ASC LIMIT $max_instances
-// The graph's nodes, collected once per graph in idx order, so that a source is nodes[idx]: half
-// the time of an index seek on (graph_uid, idx) per source (docs/queries.md).
 WITH g, pr, collect(v) AS vs
-WITH g, pr, vs, COLLECT { MATCH (g)-[:HAS_NODE]->(n) RETURN n ORDER BY n.idx } AS nodes
-WITH g, pr, vs, nodes,
-  [x IN nodes WHERE x:TokenNode AND ($token IS NULL OR x.token = $token)] AS tokens,
-  [x IN nodes WHERE x:LogitNode AND x.token = coalesce($logit, pr.answer)] AS ends
-  WHERE size(tokens) > 0 AND size(ends) > 0
-UNWIND vs AS v
-WITH g, pr, v, nodes, [x IN tokens WHERE x.position <= v.position | x.idx] AS start_idx, ends
-  WHERE size(start_idx) > 0
-// Both searches read a head's input lists (in_nodes, in_weights) once, which gives the shares, and
-// look at a source node only if it is strong enough to stay; a start token or v itself is
-// recognised by its idx.
-WITH g, pr, v, v.idx AS v_idx, v.layer AS v_layer, v.position AS v_pos, nodes, start_idx, ends
-// Upstream: backward from v to a start token.
-WITH g, pr, v, v_idx, v_layer, v_pos, nodes, ends,
-  reduce(acc = {open: [{head: v, s: 1.0, nodes: [], ws: []}], done: []},
-    hop IN range(1, CASE WHEN $max_up < 5 THEN $max_up ELSE 5 END) |
-    reduce(z = acc, nxt IN [COLLECT {
-      UNWIND acc.open AS p
-      WITH p, p.head.in_nodes AS srcs, p.head.in_weights AS ws
-      WITH p, srcs, ws, reduce(total = 0.0, w IN ws | total + abs(w)) AS total
-      UNWIND [i IN range(0, size(ws) - 1) WHERE abs(ws[i]) / total * p.s >= $min_strength] AS i
-      WITH p, srcs[i] AS j, ws[i] AS w, abs(ws[i]) / total AS share
-        WHERE hop < $max_up OR j IN start_idx
-      WITH p, j, w, share, nodes[j] AS a
-        WHERE j IN start_idx OR a:FeatureNode
-      RETURN {head: a, j: j, s: p.s * share, nodes: [a] + p.nodes, ws: [w] + p.ws}
-    }] | {
-      open: [q IN nxt WHERE NOT q.j IN start_idx],
-      done: z.done + [q IN nxt WHERE q.j IN start_idx]
-    })
-  ).done AS ups
-  WHERE size(ups) > 0
-// Downstream: backward from the end logits to v, through features above v's layer; with one hop
-// left a head must be fed directly by v.
-WITH g, pr, v, v_idx, v_layer, v_pos, nodes, ups,
-  reduce(acc = {open: [e IN ends | {head: e, s: 1.0, nodes: [], ws: []}], done: []},
-    hop IN range(1, CASE WHEN $max_down < 5 THEN $max_down ELSE 5 END) |
-    reduce(z = acc, nxt IN [COLLECT {
-      UNWIND acc.open AS p
-      WITH p, p.head.in_nodes AS srcs, p.head.in_weights AS ws
-      WITH p, srcs, ws, reduce(total = 0.0, w IN ws | total + abs(w)) AS total
-      UNWIND [i IN range(0, size(ws) - 1) WHERE abs(ws[i]) / total * p.s >= $min_strength] AS i
-      WITH p, srcs[i] AS j, ws[i] AS w, abs(ws[i]) / total AS share
-        WHERE hop < $max_down OR j = v_idx
-      WITH p, j, w, share, nodes[j] AS a
-        WHERE a.position >= v_pos AND (j = v_idx OR (a:FeatureNode AND a.layer > v_layer
-          AND (hop < $max_down - 1 OR v_idx IN a.in_nodes)))
-      RETURN {head: a, s: p.s * share, nodes: [p.head] + p.nodes, ws: [w] + p.ws}
-    }] | {
-      open: [q IN nxt WHERE q.head <> v],
-      done: z.done + [q IN nxt WHERE q.head = v]
-    })
-  ).done AS downs
-UNWIND ups AS up
-UNWIND downs AS down
-WITH g, pr, v, up.s * down.s AS strength, up.nodes + [v] + down.nodes AS path_nodes,
-  up.ws + down.ws AS ws
-  WHERE strength >= $min_strength
-WITH g, pr, v, strength, path_nodes, ws ORDER BY strength DESC
-WITH g, pr, collect({v: v, s: strength, nodes: path_nodes, ws: ws})[..$per_graph] AS top
-UNWIND top AS c
-RETURN
-  g.uid AS graph_uid,
-  pr.text AS prompt,
-  c.v.feature_uid AS via_feature,
-  size(c.ws) AS hops,
-  c.s AS strength,
-  reduce(s = 1, w IN c.ws | s * sign(w)) AS sign,
-  [n IN c.nodes | n.node_id] AS node_ids,
-  [n IN c.nodes[1..-1] | n.feature_uid] AS features,
-  [n IN c.nodes[1..-1] | n.label] AS labels,
-  c.ws AS weights
+CALL (pr, vs) {
+  UNWIND vs AS v
+  // Downstream first: v -> features above v's layer, at or after its position -> the logit.
+  MATCH down = (v) (()-[d:ATTR]->(y:FeatureNode) WHERE y.layer > v.layer
+      AND y.position >= v.position AND abs(d.weight) >= $min_strength * y.in_abs_weight){0,4}
+    ()-[e:ATTR]->(l:LogitNode)
+    WHERE l.token = coalesce($logit, pr.answer) AND length(down) <= $max_down
+      AND abs(e.weight) >= $min_strength * l.in_abs_weight
+  WITH v, down, relationships(down) AS rs
+  WITH v, down, reduce(s = 1.0, r IN rs | s * abs(r.weight) / endNode(r).in_abs_weight) AS s_down
+    WHERE s_down >= $min_strength
+  WITH v, collect(down) AS downs, max(s_down) AS best_down
+  // Upstream: back from v to the token; a chain is at most best_down times as strong as its
+  // upstream half, so each upstream edge needs a share of at least min_strength / best_down.
+  MATCH up = (v) ((x)<-[r:ATTR]-(:FeatureNode)
+      WHERE abs(r.weight) * best_down >= $min_strength * x.in_abs_weight){0,4}
+    (f)<-[r0:ATTR]-(t:TokenNode)
+    WHERE ($token IS NULL OR t.token = $token) AND t.position <= v.position
+      AND length(up) <= $max_up AND abs(r0.weight) * best_down >= $min_strength * f.in_abs_weight
+  UNWIND downs AS down
+  WITH v, reverse(nodes(up)) + nodes(down)[1..] AS path,
+    reverse(relationships(up)) + relationships(down) AS rels
+  WITH v, path, rels,
+    reduce(s = 1.0, r IN rels | s * abs(r.weight) / endNode(r).in_abs_weight) AS strength
+    WHERE strength >= $min_strength
+  RETURN v, path, rels, strength ORDER BY strength DESC LIMIT $per_graph
+}
+RETURN g.uid AS graph_uid, pr.text AS prompt, v.feature_uid AS via_feature, size(rels) AS hops,
+  strength, reduce(s = 1, r IN rels | s * sign(r.weight)) AS sign,
+  [n IN path | n.node_id] AS node_ids,
+  [n IN path[1..-1] | n.feature_uid] AS features,
+  [n IN path[1..-1] | n.label] AS labels,
+  [r IN rels | r.weight] AS weights
 ORDER BY strength DESC
 LIMIT $limit

@@ -17,38 +17,30 @@
 // @column value_b  The same in graph B.
 // @column delta  value_b - value_a (absent counts as 0).
 CALL () {
-  // Per graph, the node keys are collected in idx order once; an edge, read from its target's
-  // inputs (in_nodes, in_weights), finds its source's key there by idx.
   UNWIND [['a', $graph_a], ['b', $graph_b]] AS side
   MATCH (g:Graph {uid: side[1]})-[:HAS_NODE]->(n)
     WHERE g.status = 'complete'
-  WITH side[0] AS which, n, CASE n.kind
-      WHEN 'feature' THEN n.feature_uid + '@' + toString(n.position)
-      WHEN 'logit' THEN 'logit:' + n.token
-      WHEN 'token' THEN 'token:' + n.token + '@' + toString(n.position)
-      ELSE 'error:' + toString(n.layer) + '@' + toString(n.position) END AS key
-    ORDER BY n.idx
-  WITH which, collect(n) AS nodes, collect(key) AS keys
-  UNWIND range(0, size(nodes) - 1) AS k
-  WITH which, keys, nodes[k] AS n, keys[k] AS key
-  CALL (keys, n, key) {
-    RETURN 'node' AS item, key AS source_key, null AS target_key,
+  CALL (n) {
+    RETURN 'node' AS item, n AS source, null AS target,
       coalesce(n.activation, n.probability) AS value
     UNION ALL
-    WITH n.in_nodes AS srcs, n.in_weights AS ws
-    UNWIND range(0, size(ws) - 1) AS i
-    RETURN 'edge' AS item, keys[srcs[i]] AS source_key, key AS target_key, ws[i] AS value
+    MATCH (s)-[r:ATTR]->(n)
+    RETURN 'edge' AS item, s AS source, n AS target, r.weight AS value
   }
-  RETURN which, item, source_key, target_key, value
+  WITH side[0] AS which, item, value, [x IN [source, target] WHERE x IS NOT NULL | CASE x.kind
+      WHEN 'feature' THEN x.feature_uid + '@' + toString(x.position)
+      WHEN 'logit' THEN 'logit:' + x.token
+      WHEN 'token' THEN 'token:' + x.token + '@' + toString(x.position)
+      ELSE 'error:' + toString(x.layer) + '@' + toString(x.position) END] AS keys
+  RETURN which, item, keys[0] AS source_key, keys[1] AS target_key, value
 }
 WITH item, source_key, target_key,
   collect(CASE WHEN which = 'a' THEN [value] END) AS in_a,
   collect(CASE WHEN which = 'b' THEN [value] END) AS in_b
-WITH item, source_key, target_key, in_a, in_b,
+WITH item, source_key, target_key, in_a[0][0] AS value_a, in_b[0][0] AS value_b,
   CASE WHEN size(in_a) = 0 THEN 'only_in_b' WHEN size(in_b) = 0 THEN 'only_in_a'
     ELSE 'weight_change' END AS change
   WHERE change <> 'weight_change' OR item = 'edge'
-WITH change, item, source_key, target_key, in_a[0][0] AS value_a, in_b[0][0] AS value_b
 WITH change, item, source_key, target_key, value_a, value_b,
   coalesce(value_b, 0.0) - coalesce(value_a, 0.0) AS delta
   ORDER BY CASE WHEN item = 'edge' THEN 2 WHEN source_key STARTS WITH 'token:' THEN 0

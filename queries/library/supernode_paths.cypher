@@ -2,10 +2,10 @@
 //
 // In each complete graph holding members of every listed supernode, the token nodes (with the
 // given text, or all tokens), each supernode's member instances and the logit nodes (the given
-// token, or the prompt's answer) form groups. A hop's weight is the sum of the weights of edges
-// from one group to the next; its share is |weight| / (sum of |w| of all edges entering the next
-// group from outside it), as in the collapsed graph. Strength is the product of the hop shares.
-// Graphs where some hop has no edge are left out.
+// token, or the prompt's answer) form groups. A hop's weight is the sum of the weights of the ATTR
+// edges from one group to the next; its share is |weight| / (sum of |w| of all edges entering the
+// next group from outside it), as in the collapsed graph. Strength is the product of the hop
+// shares. Graphs where some hop has no edge are left out.
 // @param supernodes list[str]  Supernode names in path order, e.g. ["texas", "say-austin"].
 // @param token str = null  Text of the input token; null accepts any token.
 // @param logit str = null  Text of the output logit; null means the prompt's answer.
@@ -22,10 +22,10 @@
 WITH [name IN $supernodes |
   COLLECT { MATCH (:Supernode {name: name})-[:GROUPS]->(f:Feature) RETURN f.uid }] AS member_uids
   WHERE size($supernodes) > 0
-MATCH (v:Node)
-  WHERE v.feature_uid IN member_uids[0]
+MATCH (v:Node) WHERE v.feature_uid IN member_uids[0]
 WITH DISTINCT member_uids, v.graph_uid AS graph_uid
-  WHERE $token IS NULL OR EXISTS { MATCH (x:TokenNode {token: $token}) WHERE x.graph_uid = graph_uid }
+  WHERE $token IS NULL
+    OR EXISTS { MATCH (x:TokenNode {token: $token}) WHERE x.graph_uid = graph_uid }
 MATCH (g:Graph {uid: graph_uid})
   WHERE g.status = 'complete'
     AND ($model IS NULL OR g.model_uid = $model)
@@ -42,29 +42,20 @@ WITH g, pr,
     MATCH (g)-[:HAS_NODE]->(x:LogitNode) WHERE x.token = coalesce($logit, pr.answer) RETURN x
   }] AS groups
   WHERE all(grp IN groups WHERE size(grp) > 0)
-// Both sums of hop i come from the input lists (in_nodes, in_weights) of group i + 1, with the
-// groups as lists of idx: no source is looked up. A group without any input gives no row, so a
-// graph with fewer hops than groups - 1 has a hop without an edge.
+// Hop i: every edge into group i + 1, summed when it comes from group i (the hop's weight) and
+// in |w| when it comes from outside group i + 1 (the total the hop's share divides by).
 CALL (groups) {
-  WITH groups, [grp IN groups | [x IN grp | x.idx]] AS idx
   UNWIND range(0, size(groups) - 2) AS i
   UNWIND groups[i + 1] AS b
-  WITH idx, i, b.in_nodes AS srcs, b.in_weights AS ws
-  UNWIND range(0, size(ws) - 1) AS k
-  WITH i, sum(CASE WHEN srcs[k] IN idx[i] THEN ws[k] ELSE 0.0 END) AS weight,
-    sum(CASE WHEN srcs[k] IN idx[i + 1] THEN 0.0 ELSE abs(ws[k]) END) AS total
-    ORDER BY i
+  MATCH (a)-[r:ATTR]->(b)
+  WITH i, sum(CASE WHEN a IN groups[i] THEN r.weight ELSE 0.0 END) AS weight,
+    sum(CASE WHEN a IN groups[i + 1] THEN 0.0 ELSE abs(r.weight) END) AS total ORDER BY i
   RETURN collect([weight, total]) AS hops
 }
 WITH g, pr, groups, hops
   WHERE size(hops) = size(groups) - 1 AND all(h IN hops WHERE h[0] <> 0.0)
 WITH g, pr, groups, [h IN hops | h[0]] AS hop_weights, [h IN hops | abs(h[0]) / h[1]] AS hop_shares
-RETURN
-  g.uid AS graph_uid,
-  pr.text AS prompt,
-  reduce(s = 1.0, x IN hop_shares | s * x) AS strength,
-  hop_weights,
-  hop_shares,
-  [grp IN groups[1..-1] | size(grp)] AS members_present
+RETURN g.uid AS graph_uid, pr.text AS prompt, reduce(s = 1.0, x IN hop_shares | s * x) AS strength,
+  hop_weights, hop_shares, [grp IN groups[1..-1] | size(grp)] AS members_present
 ORDER BY strength DESC
 LIMIT $limit

@@ -1,15 +1,9 @@
 // Paths from an input token to an output logit through features, per graph, strongest first.
 //
-// Path strength is the product of the normalised weights of its edges, where an edge's normalised
-// weight (its share) is |w| / (sum of |w| over all edges into the same target), as in the pruning
-// step of Circuit Tracing (A_hat). A share is the fraction of the target's direct input that comes
-// from the source, so strengths lie in (0, 1] and compare across graphs. The search walks
-// backwards from the logit and drops partial paths whose strength falls below min_strength, which
-// is exact pruning: extending a path can only lower its strength; a partial path that has one hop
-// left is kept only if its head is fed directly by the token (also exact). Once a graph has
-// per_graph complete paths, partial paths weaker than the per_graph-th of them are dropped too
-// (exact for the same reason; it cuts the database reads for frequent tokens about threefold).
-// Every node between the token and the logit is a feature. Only complete graphs are searched.
+// An edge's share is |w| / target.in_abs_weight (the fraction of the target's direct input that
+// comes from the source, as in the pruning step of Circuit Tracing); a path's strength is the
+// product of its shares, in (0, 1] and comparable across graphs. Every node between the token
+// and the logit is a feature. Only complete graphs are searched; max_hops is capped at 6.
 // @param token str  Text of the input token as stored in Node.token (e.g. "dallas").
 // @param logit str  Text of the output logit's token (e.g. "austin").
 // @param min_hops int = 2  Fewest edges on a path (2 = at least one feature).
@@ -33,66 +27,45 @@
 // @column shares  Normalised edge weights along the path.
 MATCH (l:LogitNode {token: $logit})
   WHERE $graph IS NULL OR l.graph_uid = $graph
-MATCH (t:TokenNode {token: $token})
-  WHERE t.graph_uid = l.graph_uid
-WITH l, collect(t) AS starts, collect(t.idx) AS start_idx, min(t.position) AS min_pos
 MATCH (g:Graph {uid: l.graph_uid})
   WHERE g.status = 'complete'
     AND ($model IS NULL OR g.model_uid = $model)
     AND ($transcoder IS NULL OR g.transcoder_uid = $transcoder)
 MATCH (pr:Prompt {uid: g.prompt_uid})
   WHERE $tag IS NULL OR $tag IN pr.tags
-// The graph's nodes, collected once in idx order, so that a source is nodes[idx]: half the time of
-// an index seek on (graph_uid, idx) per source (docs/queries.md).
-WITH g, pr, l, starts, start_idx, min_pos,
-  COLLECT { MATCH (g)-[:HAS_NODE]->(n) RETURN n ORDER BY n.idx } AS nodes
-// Backward beam: `open` holds partial paths ending (at their head) in a feature, `done` the paths
-// that reached a start token. One iteration per hop; each reads the head's input lists
-// (in_nodes, in_weights) once, which gives the shares, and looks at a source node only if it is
-// strong enough to stay. `floor` is the strength a partial path needs: min_strength, or the
-// per_graph-th best complete path so far when higher. With no hop left only a start token will
-// do, which its idx tells; with one hop left a feature must be fed directly by a start token
-// (such a feature is at or after the token).
-WITH g, pr, l, starts, start_idx, min_pos, nodes,
-  reduce(acc = {open: [{head: l, s: 1.0, nodes: [l], ws: [], shares: []}], done: []},
-    hop IN range(1, CASE WHEN $max_hops < 6 THEN $max_hops ELSE 6 END) |
-    reduce(z = acc, nxt IN [COLLECT {
-      WITH COLLECT {
-        UNWIND acc.done AS q WITH q.s AS s ORDER BY s DESC
-        SKIP CASE WHEN $per_graph > 0 THEN $per_graph - 1 ELSE 0 END LIMIT 1 RETURN s
-      } AS kth
-      WITH CASE WHEN kth[0] > $min_strength THEN kth[0] ELSE $min_strength END AS floor
-      UNWIND acc.open AS p
-      WITH floor, p WHERE p.s >= floor
-      WITH floor, p, p.head.in_nodes AS srcs, p.head.in_weights AS ws
-      WITH floor, p, srcs, ws, reduce(total = 0.0, w IN ws | total + abs(w)) AS total
-      UNWIND [i IN range(0, size(ws) - 1) WHERE abs(ws[i]) / total * p.s >= floor] AS i
-      WITH p, srcs[i] AS j, ws[i] AS w, abs(ws[i]) / total AS share
-        WHERE hop < $max_hops OR j IN start_idx
-      WITH p, j, w, share, nodes[j] AS a
-        WHERE j IN start_idx OR (a:FeatureNode AND CASE WHEN hop < $max_hops - 1
-          THEN a.position >= min_pos ELSE any(k IN start_idx WHERE k IN a.in_nodes) END)
-      RETURN {head: a, s: p.s * share, nodes: p.nodes + a, ws: p.ws + w, shares: p.shares + share}
-    }] | {
-      open: [q IN nxt WHERE NOT q.head IN starts],
-      done: z.done + [q IN nxt WHERE q.head IN starts AND hop >= $min_hops]
-    })
-  ) AS beam
-UNWIND beam.done AS p
-WITH g, pr, p ORDER BY p.s DESC
-WITH g, pr, collect(p)[..$per_graph] AS top
+CALL (g) {
+  MATCH (t:TokenNode {token: $token}) WHERE t.graph_uid = g.uid
+  RETURN collect(t) AS starts, min(t.position) AS min_pos  // a path stays at or after min_pos
+}
+WITH g, pr, l, starts, min_pos WHERE size(starts) > 0
+CALL (starts, min_pos, l) {
+  MATCH p = (t)-[:ATTR]->{1,2}(l) WHERE t IN starts  // paths of one or two edges
+  RETURN nodes(p) AS ns, relationships(p) AS rs
+  UNION ALL
+  // Longer paths: their last two edges first (strength s_end), then back to the token, each edge
+  // with a share of at least min_strength / s_end (exact pruning: a share is at most 1).
+  MATCH tail = (m:FeatureNode)-[:ATTR]->(y:FeatureNode)-[:ATTR]->(l)
+    WHERE m.position >= min_pos AND y.position >= min_pos
+  WITH starts, min_pos, m, tail,
+    reduce(s = 1.0, r IN relationships(tail) | s * abs(r.weight) / endNode(r).in_abs_weight)
+      AS s_end
+    WHERE s_end >= $min_strength
+  MATCH head = (m) ((x)<-[r:ATTR]-(y:FeatureNode) WHERE y.position >= min_pos
+      AND abs(r.weight) * s_end >= $min_strength * x.in_abs_weight){0,3} (f)<-[r0:ATTR]-(t)
+    WHERE t IN starts AND abs(r0.weight) * s_end >= $min_strength * f.in_abs_weight
+  RETURN reverse(nodes(head)) + nodes(tail)[1..] AS ns,
+    reverse(relationships(head)) + relationships(tail) AS rs
+}
+WITH g, pr, ns, rs, [r IN rs | abs(r.weight) / endNode(r).in_abs_weight] AS shares
+WITH g, pr, ns, rs, shares, reduce(s = 1.0, x IN shares | s * x) AS strength
+  WHERE $min_hops <= size(rs) <= $max_hops AND strength >= $min_strength
+    AND all(n IN ns[1..-1] WHERE n:FeatureNode)
+WITH g, pr, ns, rs, shares, strength ORDER BY strength DESC
+WITH g, pr, collect({ns: ns, rs: rs, shares: shares, strength: strength})[..$per_graph] AS top
 UNWIND top AS p
-WITH g, pr, p, reverse(p.nodes) AS path_nodes
-RETURN
-  g.uid AS graph_uid,
-  pr.text AS prompt,
-  size(p.ws) AS hops,
-  p.s AS strength,
-  reduce(s = 1, w IN p.ws | s * sign(w)) AS sign,
-  [n IN path_nodes | n.node_id] AS node_ids,
-  [n IN path_nodes[1..-1] | n.feature_uid] AS features,
-  [n IN path_nodes[1..-1] | n.label] AS labels,
-  reverse(p.ws) AS weights,
-  reverse(p.shares) AS shares
+RETURN g.uid AS graph_uid, pr.text AS prompt, size(p.rs) AS hops, p.strength AS strength,
+  reduce(s = 1, r IN p.rs | s * sign(r.weight)) AS sign, [n IN p.ns | n.node_id] AS node_ids,
+  [n IN p.ns[1..-1] | n.feature_uid] AS features, [n IN p.ns[1..-1] | n.label] AS labels,
+  [r IN p.rs | r.weight] AS weights, p.shares AS shares
 ORDER BY strength DESC
 LIMIT $limit

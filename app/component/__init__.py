@@ -1,0 +1,1 @@
+"""Streamlit custom components of the dashboard (JavaScript built from frontend/ by npm)."""

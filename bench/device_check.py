@@ -1,0 +1,165 @@
+"""One short run on a lent GPU: CPU-versus-GPU equality, the bfloat16 error, and timings.
+
+    .venv/bin/python -m bench.device_check [--layers 4] [--features 16384] [--tokens 16 64 512]
+
+Builds (under --root, in a few seconds on a GPU machine) a random model of gemma-2-2b's width
+(`bench/gemma_shapes.py`, `--layers` of its 26 layers) with a calibrated 16k-feature CLT written
+in circuit-tracer's format, then for each prompt length:
+- float32 on CPU and on the GPU, lazily loaded transcoder on both: the GPU graph must equal the
+  CPU graph (relative edge error, same active features);
+- bfloat16 on the GPU against float32 on the GPU: relative edge error over the features both
+  graphs share and kept-node agreement after pruning (docs/precision.md states the bound);
+- time per graph (after one warm-up graph) and the CUDA allocator's peak per dtype.
+Prints one table and writes JSON under bench/results/, naming the card. Everything runs in one
+process so a lent machine's few minutes go to the checks, not to start-ups. Without CUDA it
+says so and stops (exit status 0, so `make bench` passes on machines without one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from bench.gemma_shapes import GemmaSpec, build_world
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--features", type=int, default=16384)
+    p.add_argument("--tokens", type=int, nargs="+", default=[16, 64, 512], help="words/prompt")
+    p.add_argument("--shape", default="gemma-2-2b", choices=["gemma-2-2b", "smoke"])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--max-feature-nodes", type=int, default=7500)
+    p.add_argument("--root", type=Path, default=Path("/tmp/circuitmap-device-check"))
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--allow-cpu", action="store_true", help="run on CPU anyway (plumbing test)")
+    return p.parse_args(argv)
+
+
+def relative_edge_error(a, b) -> float:
+    """max |a - b| over max |a|, on the rows and columns of the features both graphs share."""
+    keys = [{tuple(f): i for i, f in enumerate(g.active_features.tolist())} for g in (a, b)]
+    sel = [{int(s) for s in g.selected_features.tolist()} for g in (a, b)]
+    common = [f for f in keys[0] if f in keys[1] and keys[0][f] in sel[0] and keys[1][f] in sel[1]]
+    if not common:
+        return float("nan")
+
+    def block(g, key):
+        node = {int(s): i for i, s in enumerate(g.selected_features.tolist())}
+        rows = torch.tensor([node[key[f]] for f in common])
+        cols = torch.cat([rows, torch.arange(g.token_offset, g.logit_offset)])
+        return g.rows[rows][:, cols].double()
+
+    x, y = block(a, keys[0]), block(b, keys[1])
+    return float((x - y).abs().max() / x.abs().max().clamp(min=1e-30))
+
+
+def kept_agreement(a, b) -> float:
+    """Jaccard overlap of the pruned graphs' kept feature and error nodes."""
+    from circuitmap.pruning import prune
+
+    def kept(g):
+        mask = prune(g).node_mask
+        feats = g.active_features[g.selected_features].tolist()
+        out = {tuple(feats[i]) for i in mask[: g.n_features].nonzero().flatten().tolist()}
+        errors = mask[g.error_offset : g.token_offset].nonzero().flatten().tolist()
+        return out | {("error", i) for i in errors}
+
+    x, y = kept(a), kept(b)
+    return len(x & y) / max(len(x | y), 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not torch.cuda.is_available() and not args.allow_cpu:
+        print("no CUDA device: nothing to check here (run on a lent GPU)", file=sys.stderr)
+        return 0
+    from circuitmap.attribution import attribute
+    from circuitmap.models import load_model, tokenize
+    from circuitmap.replacement import ReplacementModel
+    from circuitmap.transcoders import load_transcoder
+
+    device = args.device if torch.cuda.is_available() else "cpu"
+    spec = GemmaSpec(
+        case="b",
+        n_layers=args.layers,
+        n_features=args.features,
+        prompt_lengths=tuple(args.tokens),
+        shape=args.shape,
+    )
+    t0 = time.perf_counter()
+    world = build_world(spec, args.root)
+    print(f"world {spec.name} in {time.perf_counter() - t0:.0f} s", flush=True)
+    settings = {"batch_size": args.batch_size, "max_feature_nodes": args.max_feature_nodes}
+
+    def replacement(where: str, dtype: str) -> tuple[ReplacementModel, object]:
+        model, tokenizer = load_model(str(world.model_dir), where, dtype)
+        tc = load_transcoder(world.transcoder_dir, where, dtype, lazy=True)
+        return ReplacementModel(model, tc), tokenizer
+
+    def timed(rm, ids, where: str):
+        if where.startswith("cuda"):
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        graph = attribute(rm, ids, **settings)
+        if where.startswith("cuda"):
+            torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() if where.startswith("cuda") else None
+        return graph, time.perf_counter() - start, peak
+
+    where = {"cpu-float32": "cpu", "gpu-float32": device, "gpu-bfloat16": device}
+    setups = {name: replacement(w, name.split("-")[1]) for name, w in where.items()}
+    tokenizer = setups["cpu-float32"][1]
+    warm = tokenize(tokenizer, world.prompts[0])
+    for name, (rm, _) in setups.items():
+        if name != "cpu-float32":
+            attribute(rm, warm, **settings)  # warm-up (kernels, allocator)
+    rows = []
+    for prompt in world.prompts:
+        ids = tokenize(tokenizer, prompt)
+        runs = {name: timed(rm, ids, name.split("-")[0]) for name, (rm, _) in setups.items()}
+        cpu, gpu, low = (runs[k][0] for k in setups)
+        row = {
+            "tokens": int(ids.shape[0]),
+            "active_features": int(cpu.active_features.shape[0]),
+            "nodes": cpu.n_nodes,
+            "gpu_same_active": bool(torch.equal(cpu.active_features, gpu.active_features)),
+            "gpu_vs_cpu_rel_error": relative_edge_error(cpu, gpu),
+            "bf16_vs_fp32_rel_error": relative_edge_error(gpu, low),
+            "bf16_kept_agreement": kept_agreement(gpu, low),
+            "seconds": {k: v[1] for k, v in runs.items()},
+            "cuda_peak_bytes": {k: v[2] for k, v in runs.items()},
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    card = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu (plumbing run)"
+    print(f"\n{card}; {spec.name}, {args.features} features/layer, batch {args.batch_size}")
+    print(f"{'tokens':>7}{'active':>8}{'gpu=cpu':>9}{'gpu rel':>10}{'bf16 rel':>10}"
+          f"{'bf16 kept':>10}{'cpu32 s':>9}{'gpu32 s':>9}{'gpu16 s':>9}")  # fmt: skip
+    for r in rows:
+        s = list(r["seconds"].values())
+        print(
+            f"{r['tokens']:>7}{r['active_features']:>8}{str(r['gpu_same_active']):>9}"
+            f"{r['gpu_vs_cpu_rel_error']:>10.1e}{r['bf16_vs_fp32_rel_error']:>10.1e}"
+            f"{r['bf16_kept_agreement']:>10.3f}{s[0]:>9.2f}{s[1]:>9.2f}{s[2]:>9.2f}"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"device-check-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps({"device": card, "spec": spec.to_dict(), "rows": rows}, indent=2))
+    print(f"results: {out}")
+    ok = all(r["gpu_same_active"] and r["gpu_vs_cpu_rel_error"] <= 1e-4 for r in rows)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
