@@ -79,7 +79,7 @@ def bench_suggest(
     from circuitmap.grouping import group_features
     from queries import corpus
 
-    ensure_schema(handle.driver, handle.database)
+    ensure_schema(handle)
     ensure_corpus(handle, n, SyntheticConfig(n_features=300, n_edges=edges))
     for repeat in range(repeats):
         search = corpus.PathSearch(min_strength=min_strength, timeout_s=300)

@@ -57,7 +57,7 @@ def sized_graph(n_nodes: int, n_edges: int) -> GraphRecord:
 
 def write_graph(record: GraphRecord, name: str) -> str:
     with open_handle() as handle:
-        ensure_schema(handle.driver, handle.database)
+        ensure_schema(handle)
         prompt = PromptRecord(uid=f"bench-dashboard-{name}", text=PROMPT)
         return GraphWriter(handle).write_graph(prompt, record).graph_uid
 

@@ -115,9 +115,15 @@ def random_prompts(spec: WorldSpec, lengths: list[int], seed: int) -> list[str]:
 
 @torch.no_grad()
 def site_activations(
-    model: LlamaForCausalLM, tokenizer, prompts: list[str], input_site: str
+    model: torch.nn.Module,
+    tokenizer,
+    prompts: list[str],
+    input_site: str,
+    output_site: str = "mlp_out",
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Per prompt: transcoder inputs `[L, n, d]` and MLP outputs `[L, n, d]`, BOS prepended."""
+    """Per prompt (BOS prepended): transcoder inputs and outputs `[L, n, d]` in float32 at the
+    given sites. `mlp_in_unweighted` has no module of its own: it is computed from the pre-MLP
+    norm's input as that norm does, without the norm's weight."""
     adapter = ModelAdapter(model)
     xs, ys = [], []
     for prompt in prompts:
@@ -126,9 +132,19 @@ def site_activations(
         y: list[torch.Tensor] = []
         with Hooks() as hooks:
             for layer in range(adapter.n_layers):
-                site = adapter.input_site_module(layer, input_site)
-                hooks.pre(site, lambda t, x=x: x.append(t[0]))
-                hooks.post(adapter.mlp(layer), lambda _i, out, y=y: y.append(out[0]))
+                norm = (
+                    adapter.input_site_norm(layer, input_site)
+                    if input_site == "mlp_in_unweighted"
+                    else None
+                )
+
+                def read(t, x=x, norm=norm):
+                    v = t[0].float()
+                    x.append(v if norm is None else norm.linear(v, norm.scale(v)))
+
+                hooks.pre(adapter.input_site_module(layer, input_site), read)
+                module = adapter.output_site_module(layer, output_site)
+                hooks.post(module, lambda _i, out, y=y: y.append(out[0].float()))
             model(torch.tensor([ids]))
         xs.append(torch.stack(x))
         ys.append(torch.stack(y))

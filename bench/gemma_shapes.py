@@ -41,8 +41,8 @@ from bench.fixtures import (
     nudge_thresholds,
     random_prompts,
     save_portable_tokenizer,
+    site_activations,
 )
-from circuitmap.models import Hooks, ModelAdapter
 from circuitmap.transcoders import Transcoder, TranscoderConfig
 
 VOCAB = 256_000
@@ -139,35 +139,6 @@ def build_model(root: Path, n_layers: int, seed: int = 0, shape: str = "gemma-2-
     return model, tokenizer
 
 
-@torch.no_grad()
-def site_values(
-    model, tokenizer, prompts: list[str], input_site: str, output_site: str
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Per prompt (BOS prepended): transcoder inputs and outputs `[L, n, d]` in float32 at the
-    given sites (`mlp_in_unweighted` computed from the pre-MLP norm's input)."""
-    adapter = ModelAdapter(model)
-    xs, ys = [], []
-    for prompt in prompts:
-        ids = [tokenizer.bos_token_id, *tokenizer(prompt, add_special_tokens=False).input_ids]
-        x: list[torch.Tensor] = []
-        y: list[torch.Tensor] = []
-        with Hooks() as hooks:
-            for layer in range(adapter.n_layers):
-                norm = adapter.input_site_norm(layer, input_site)
-
-                def read(t, x=x, norm=norm):
-                    v = t[0].float()
-                    x.append(v if norm is None else norm.linear(v, norm.scale(v)))
-
-                hooks.pre(adapter.input_site_module(layer, input_site), read)
-                module = adapter.output_site_module(layer, output_site)
-                hooks.post(module, lambda _i, out, y=y: y.append(out[0].float()))
-            model(torch.tensor([ids]))
-        xs.append(torch.stack(x))
-        ys.append(torch.stack(y))
-    return xs, ys
-
-
 class SafetensorsWriter:
     """A bfloat16 safetensors file written row block by row block at any position; rows never
     written are holes (zeros that take no disk), so a file can be far larger than what it
@@ -231,8 +202,8 @@ def build_world(spec: GemmaSpec, root: Path, prompts_per_length: int = 1) -> Wor
     model, tokenizer = build_model(root, spec.n_layers, spec.seed, spec.shape)
     tc_dir.mkdir(parents=True, exist_ok=True)
     calibration = random_prompts(spec, [64] * 4, seed=spec.seed + 3)  # type: ignore[arg-type]
-    xs, ys = site_values(model, tokenizer, calibration, spec.input_site, spec.output_site)
-    bench_xs, _ = site_values(model, tokenizer, prompts, spec.input_site, spec.output_site)
+    xs, ys = site_activations(model, tokenizer, calibration, spec.input_site, spec.output_site)
+    bench_xs, _ = site_activations(model, tokenizer, prompts, spec.input_site, spec.output_site)
     del model
     x = torch.cat([t[:, 1:] for t in xs], dim=1)  # [L, N, d]
     y = torch.cat([t[:, 1:] for t in ys], dim=1)

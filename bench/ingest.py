@@ -295,7 +295,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with open_handle() as handle:
-        ensure_schema(handle.driver, handle.database)
+        ensure_schema(handle)
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         offset = int(time.time())
         # Plans cached and the server's JIT warm: a fresh server writes its first graphs 3x slower.

@@ -199,7 +199,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with open_handle() as handle:
-        ensure_schema(handle.driver, handle.database)
+        ensure_schema(handle)
         config = SyntheticConfig(n_features=args.features, n_edges=args.edges, seed=args.seed)
         ensure_corpus(handle, args.graphs, config, args.seed)
         # As an ingest run ends: the aggregates count every graph (corpus_facts ranks by them).

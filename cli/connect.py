@@ -50,7 +50,7 @@ def connected(verify: bool = True, schema: bool = True, **config: Any) -> Iterat
             if verify:
                 handle.driver.verify_connectivity()
             if verify and schema:
-                check_schema(handle.driver, handle.database)
+                check_schema(handle)
             yield handle
     except (ServiceUnavailable, SessionExpired, ConnectionError):
         fail(f"no Neo4j answers at {neo4j_uri()}: run `circuitmap db start` or set NEO4J_URI")

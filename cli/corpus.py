@@ -9,8 +9,6 @@ tag and stores the outcome per prompt (`ingest.validation`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,21 +19,12 @@ from cli.connect import connected
 from cli.query import Format, OutputFormat, console, print_frame
 
 if TYPE_CHECKING:
-    from db.connection import Neo4jHandle
+    pass
 
 Tag = Annotated[str, typer.Option("--tag", "-t", help="The prompt tag, e.g. two_hop.")]
 MinGraphs = Annotated[
     int, typer.Option(min=1, help="Features must lie on answer paths in this many graphs.")
 ]
-
-
-@contextmanager
-def handle_from_cli() -> Iterator[Neo4jHandle]:
-    """The CLI's connection (errors as one line) as a Neo4jHandle."""
-    from db.connection import Neo4jHandle, database_name
-
-    with connected() as conn:
-        yield conn if isinstance(conn, Neo4jHandle) else Neo4jHandle(conn, database_name())
 
 
 def suggestion_frame(suggestions: list) -> pd.DataFrame:
@@ -84,7 +73,7 @@ def suggest(
 
     if name is not None and len(accept or []) != 1:
         raise typer.BadParameter("--name needs exactly one --accept")
-    with handle_from_cli() as handle:
+    with connected() as handle:
         inputs = suggestion_inputs(handle, tag, PathSearch(min_graphs=min_graphs))
         transcoder, note = None, "without decoder similarity"
         path = transcoders or recorded_transcoder(inputs.graphs)
@@ -129,7 +118,7 @@ def circuit(
     """The corpus circuit of a tag (or of one supernode in it): aggregate nodes or edges."""
     from queries.corpus import PathSearch, corpus_circuit
 
-    with handle_from_cli() as handle:
+    with connected() as handle:
         view = corpus_circuit(handle, tag, supernode or None, PathSearch(min_graphs), only)
     frame = view.nodes if nodes else view.edges
     print_frame(
@@ -161,7 +150,7 @@ def validate(
 
     if (scale is None) == (swap_with is None):
         raise typer.BadParameter("give exactly one of --scale and --swap-with")
-    with handle_from_cli() as handle:
+    with connected() as handle:
         inputs = validation_inputs(handle, supernode, tag, scale, swap_with, max_donors)
         model_path, tc_path = model or inputs.model_path, transcoders or inputs.tc_path
         try:

@@ -102,7 +102,7 @@ def init() -> None:
     from db.schema import ensure_schema
 
     with connected(schema=False) as handle:
-        version = ensure_schema(handle.driver, handle.database)
+        version = ensure_schema(handle)
     console.print(f"[green]schema version {version} ready[/]")
 
 

@@ -127,7 +127,7 @@ def _store(build, limit: int | None) -> None:
     if not status.running:
         fail(f"Neo4j at {status.uri} is {status.state} {status.detail}".strip())
     with connected(notifications_min_severity="OFF") as handle:
-        ensure_schema(handle.driver, handle.database)
+        ensure_schema(handle)
         graph_settings = GraphSettings()
         builder = GraphBuilder.from_paths(str(build.model_dir), str(build.clt_dir), graph_settings)
         info = transcoder_info(builder)

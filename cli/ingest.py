@@ -201,7 +201,7 @@ def import_graphs(
     from ingest.writer import GraphWriter
 
     with connected() as handle:
-        ensure_schema(handle.driver, handle.database)
+        ensure_schema(handle)
         writer = GraphWriter(handle)
         with RichReporter(console, len(files), "import") as reporter:
             summary = import_files(files, writer, corpus_name, reporter)

@@ -2,7 +2,8 @@
 
 NEO4J_URI picks an existing server (Docker, Aura, a team server); without it the project runs its
 own local Neo4j under CIRCUITMAP_HOME. Memory defaults are small on purpose: a 2-core laptop or
-CI box often runs several of these servers (one per developer or test run) at once.
+CI box often runs several of these servers (one per developer or test run) at once. The heap's 1g
+is what one graph of a large export (1.5k nodes, 350k edges) needs in a transaction.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def load_settings() -> Settings:
         database=env.get("NEO4J_DATABASE") or "neo4j",
         home=Path(home).expanduser().resolve(),
         port=_port(env.get("CIRCUITMAP_NEO4J_PORT") or "7687"),
-        heap=_jvm_size("CIRCUITMAP_NEO4J_HEAP", env.get("CIRCUITMAP_NEO4J_HEAP") or "512m"),
+        heap=_jvm_size("CIRCUITMAP_NEO4J_HEAP", env.get("CIRCUITMAP_NEO4J_HEAP") or "1g"),
         pagecache=env.get("CIRCUITMAP_NEO4J_PAGECACHE") or "256m",
         tx_timeout=env.get("CIRCUITMAP_NEO4J_TX_TIMEOUT") or "10m",
         class_sharing=env.get("CIRCUITMAP_NEO4J_CDS", "1") != "0",

@@ -7,7 +7,7 @@ written by a different schema version.
 
 from __future__ import annotations
 
-from neo4j import Driver
+from db.connection import Neo4jHandle
 
 SCHEMA_VERSION = 3
 SCHEMA_NAME = "circuitmap"
@@ -51,6 +51,11 @@ RELATIONSHIP_LOOKUP = (
     "SHOW INDEXES YIELD name, type, entityType"
     " WHERE type = 'LOOKUP' AND entityType = 'RELATIONSHIP' RETURN name"
 )
+DROP_INDEX = "DROP INDEX $name IF EXISTS"
+AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
+READ_VERSION = "MATCH (s:SchemaInfo {name: $name}) RETURN s.version AS version"
+RECORD_VERSION = "MERGE (s:SchemaInfo {name: $name}) ON CREATE SET s.version = $version"
+HAS_GRAPHS = "MATCH (g:Graph) RETURN count(g) > 0 AS has_graphs"
 
 
 class SchemaVersionError(RuntimeError):
@@ -78,45 +83,31 @@ def schema_statements() -> list[str]:
     return statements
 
 
-def _run(driver: Driver, database: str | None, query: str, **params: object) -> list:
-    """Run one auto-committed query; no "label does not exist" notices on a fresh database."""
-    with driver.session(database=database, notifications_min_severity="OFF") as session:
-        return list(session.run(query, params))
-
-
-def database_version(driver: Driver, database: str | None = None) -> int | None:
+def database_version(handle: Neo4jHandle) -> int | None:
     """The schema version recorded in the database, or None when none is recorded."""
-    query = "MATCH (s:SchemaInfo {name: $name}) RETURN s.version AS version"
-    records = _run(driver, database, query, name=SCHEMA_NAME)
+    records = handle.read(READ_VERSION, {"name": SCHEMA_NAME})
     return records[0]["version"] if records else None
 
 
-def ensure_schema(driver: Driver, database: str | None = None) -> int:
+def ensure_schema(handle: Neo4jHandle) -> int:
     """Create the constraints and indexes, wait until they are online, record the version."""
-    found = database_version(driver, database)
+    found = database_version(handle)
     if found is not None and found != SCHEMA_VERSION:
         raise SchemaVersionError(_mismatch(found))
     for statement in schema_statements():
-        _run(driver, database, statement)
-    for record in _run(driver, database, RELATIONSHIP_LOOKUP):
-        _run(driver, database, f"DROP INDEX `{record['name']}` IF EXISTS")
-    _run(driver, database, "CALL db.awaitIndexes(300)")
-    _run(
-        driver,
-        database,
-        "MERGE (s:SchemaInfo {name: $name}) ON CREATE SET s.version = $version",
-        name=SCHEMA_NAME,
-        version=SCHEMA_VERSION,
-    )
+        handle.write(statement)
+    for record in handle.read(RELATIONSHIP_LOOKUP):
+        handle.write(DROP_INDEX, {"name": record["name"]})
+    handle.read(AWAIT_INDEXES)
+    handle.write(RECORD_VERSION, {"name": SCHEMA_NAME, "version": SCHEMA_VERSION})
     return SCHEMA_VERSION
 
 
-def check_schema(driver: Driver, database: str | None = None) -> int | None:
+def check_schema(handle: Neo4jHandle) -> int | None:
     """Raise SchemaVersionError unless the database matches this code (a fresh database is fine)."""
-    found = database_version(driver, database)
+    found = database_version(handle)
     if found is None:
-        query = "MATCH (g:Graph) RETURN count(g) > 0 AS has_graphs"
-        if _run(driver, database, query)[0]["has_graphs"]:
+        if handle.read(HAS_GRAPHS)[0]["has_graphs"]:
             raise SchemaVersionError(
                 "database holds circuitmap graphs but no schema version: run `circuitmap db init`"
             )

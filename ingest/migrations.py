@@ -22,6 +22,7 @@ from neo4j import ManagedTransaction
 
 from db.connection import Neo4jHandle
 from db.schema import (
+    DROP_INDEX,
     SCHEMA_NAME,
     SCHEMA_VERSION,
     SchemaVersionError,
@@ -32,7 +33,6 @@ from ingest.aggregate import LOCK, NUMBER_FEATURES, PAIR_KEY_BASE
 
 MIGRATES_FROM = (1, 2)
 RETIRED_INDEXES = ("node_kind", "node_token")
-DROP_INDEX = "DROP INDEX $name IF EXISTS"
 UNMIGRATED_GRAPHS = """
 MATCH (g:Graph {status: 'complete'})
   WHERE EXISTS { (g)-[:HAS_NODE]->(n) WHERE n.in_abs_weight IS NULL }
@@ -87,9 +87,9 @@ SET_VERSION = "MATCH (s:SchemaInfo {name: $name}) SET s.version = $version"
 
 def migrate(handle: Neo4jHandle, log: Callable[[str], None] = print) -> tuple[int | None, int]:
     """Migrate to SCHEMA_VERSION; returns (the version found, graphs migrated)."""
-    found = database_version(handle.driver, handle.database)
+    found = database_version(handle)
     if found is None or found == SCHEMA_VERSION:
-        ensure_schema(handle.driver, handle.database)
+        ensure_schema(handle)
         return found, 0
     if found not in MIGRATES_FROM:
         raise SchemaVersionError(
@@ -109,7 +109,7 @@ def migrate(handle: Neo4jHandle, log: Callable[[str], None] = print) -> tuple[in
         if found == 1:
             _key_aggregates(session)
         session.run(SET_VERSION, name=SCHEMA_NAME, version=SCHEMA_VERSION).consume()
-    ensure_schema(handle.driver, handle.database)
+    ensure_schema(handle)
     return found, len(uids)
 
 

@@ -65,7 +65,7 @@ def run_ingest(
     worker: Worker | None = None
     try:
         with_backoff(
-            lambda: ensure_schema(handle.driver, handle.database),
+            lambda: ensure_schema(handle),
             "check the schema",
             log=reporter.log,
             where=where,

@@ -196,10 +196,9 @@ def write_small_corpus(driver: Driver) -> SmallCorpus:
     from ingest.catalog import TranscoderInfo, write_catalogue
 
     records = small_records()
-    database = database_name()
-    ensure_schema(driver, database)
+    handle = Neo4jHandle(driver, database_name())
+    ensure_schema(handle)
     info = TranscoderInfo(SMALL_TRANSCODER, SMALL_MODEL, "clt", 4, 64, 16)
-    handle = Neo4jHandle(driver, database)
     write_catalogue(handle, info, _cards([r for _, r in records.values()]))
     writer = GraphWriter(handle)
     graphs = {uid: writer.write_graph(p, r).graph_uid for uid, (p, r) in records.items()}

@@ -67,9 +67,8 @@ def write_sample(
 ) -> list[str]:
     """The catalogue and the sample's graphs (of `tasks`, default all), folded into the corpus
     aggregates as an ingest run leaves them; returns the graph uids."""
-    database = database_name()
-    ensure_schema(driver, database)
-    handle = Neo4jHandle(driver, database)
+    handle = Neo4jHandle(driver, database_name())
+    ensure_schema(handle)
     write_catalogue(handle, sample.info, sample.cards)
     writer = GraphWriter(handle)
     uids = [

@@ -40,8 +40,9 @@ PLANTED = {
 def handle(clean_db) -> Neo4jHandle:
     from db.schema import ensure_schema
 
-    ensure_schema(clean_db)
-    return Neo4jHandle(clean_db, database_name())
+    handle = Neo4jHandle(clean_db, database_name())
+    ensure_schema(handle)
+    return handle
 
 
 @pytest.fixture

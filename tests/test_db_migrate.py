@@ -62,7 +62,7 @@ def old_database(request, clean_db: Driver):
     """Four graphs and their aggregates, as schema 1 or 2 stored them; under schema 2 one graph
     is not folded yet (schema 1 had no pending contributions)."""
     version = request.param
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     computer = small_computer()
     prompts = [PromptRecord.make(f"dallas is in texas {i}", corpus="old") for i in range(4)]
     graphs = [computer.compute(p.text) for p in prompts]
@@ -80,7 +80,7 @@ def old_database(request, clean_db: Driver):
     yield version, clean_db, dict(zip(uids, graphs, strict=True)), aggregates
     wipe_database(clean_db)  # the next test's clean database has schema 3's indexes
     query(clean_db, "DROP INDEX node_kind IF EXISTS")
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
 
 
 def _aggregates(driver: Driver) -> list[dict]:

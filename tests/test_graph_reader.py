@@ -16,7 +16,7 @@ from tests.query_helpers import handle_of
 def stored(clean_db):
     from db.schema import ensure_schema
 
-    ensure_schema(clean_db)
+    ensure_schema(handle_of(clean_db))
     record = synthetic_graph("the capital of texas is", SyntheticConfig(n_features=60, n_edges=900))
     return clean_db, record, store(clean_db, record)
 

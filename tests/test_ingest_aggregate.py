@@ -25,7 +25,7 @@ from tests.ingest_helpers import (
 
 def write_pending(driver: Driver, n: int) -> list[str]:
     """`n` graphs written as a killed worker leaves them: complete, not yet folded."""
-    ensure_schema(driver, database_name())
+    ensure_schema(Neo4jHandle(driver, database_name()))
     computer = small_computer()
     writer = GraphWriter(Neo4jHandle(driver, database_name()), agg_pairs=-1)
     prompts = [PromptRecord.make(f"the capital of texas is {i}") for i in range(n)]

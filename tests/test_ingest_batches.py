@@ -45,7 +45,7 @@ def computed():
 
 def test_a_batch_stores_what_one_by_one_writes_store(clean_db: Driver, computed) -> None:
     computer, prompts, graphs = computed
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     writer = GraphWriter(Neo4jHandle(clean_db, database_name()), agg_pairs=-1)
     aggregator = Aggregator(Neo4jHandle(clean_db, database_name()))
     failed = prompts[8]
@@ -59,7 +59,7 @@ def test_a_batch_stores_what_one_by_one_writes_store(clean_db: Driver, computed)
     assert one_by_one["pairs"] and max(f["f.n_graphs"] for f in one_by_one["features"]) >= 3
 
     wipe_database(clean_db)
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     payloads = [writer.payload(p, g) for p, g in zip(prompts, graphs, strict=False)]
     failure = failure_payload(failed, computer.spec, "RuntimeError: out of memory")
     results = writer.write([*payloads, failure, payloads[0]])
@@ -89,7 +89,7 @@ def test_edges_split_over_several_statements_store_the_same_graphs(
     """A graph with more edges than one statement takes (350k-edge graphs) is written in several
     statements of its transaction: each edge once, between the right nodes, in_abs_weight whole."""
     _, prompts, graphs = computed
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     writer = GraphWriter(Neo4jHandle(clean_db, database_name()), edges_per_statement=97)
     assert max(g.n_edges for g in graphs) > 3 * 97
     results = writer.write([writer.payload(p, g) for p, g in zip(prompts, graphs, strict=False)])
@@ -133,7 +133,7 @@ def test_the_worker_batches_waiting_graphs_and_isolates_a_refused_one(
         return record
 
     computer = type(base)(compute, base.spec)
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     writer = HeldWriter(clean_db, waiting=6)
     worker = Worker(
         Neo4jHandle(clean_db, database_name()),
@@ -157,7 +157,7 @@ def test_a_large_graph_does_not_take_others_into_its_transaction(
     clean_db: Driver, tmp_path: Path
 ) -> None:
     write_corpus(tmp_path / "corpus.jsonl", 5)
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     writer = HeldWriter(clean_db, waiting=4)
     computer = small_computer()  # 600 edges per graph: two fit under 1,000, a third does not
     worker = Worker(

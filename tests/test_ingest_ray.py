@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray", reason="the optional 'ray' extra is not install
 
 
 def test_ray_actors_compute_and_the_worker_writes(clean_db: Driver, tmp_path: Path) -> None:
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     write_corpus(tmp_path / "corpus.jsonl", 6)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:

@@ -62,7 +62,7 @@ KILL_ARGS = ["--set", "n_edges=30000", "--set", "n_features=400", "--agg-pairs",
 def killed_run(driver: Driver, tmp_path: Path, prompts: int, statement: str) -> tuple[Path, Path]:
     """Start `circuitmap ingest` on a corpus of `prompts` and SIGKILL it while one of its
     transactions runs a query containing `statement`; returns (corpus, log), to run it again."""
-    ensure_schema(driver, database_name())
+    ensure_schema(Neo4jHandle(driver, database_name()))
     corpus, log = tmp_path / "corpus.jsonl", tmp_path / "computed.log"
     write_corpus(corpus, prompts)
     worker = ingest_process(corpus, log, *KILL_ARGS)
@@ -118,7 +118,7 @@ def test_sigkill_mid_fold_then_restart_counts_every_graph_once(
 def test_two_workers_on_one_corpus_never_compute_a_prompt_twice(
     clean_db: Driver, tmp_path: Path
 ) -> None:
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     corpus = tmp_path / "corpus.jsonl"
     rows = write_corpus(corpus, 12)
     log = tmp_path / "computed.log"
@@ -148,7 +148,7 @@ def second_server(tmp_path_factory, monkeypatch):
     try:
         with get_driver(settings, max_transaction_retry_time=1.0) as driver:
             wipe_database(driver)
-            ensure_schema(driver, database_name())
+            ensure_schema(Neo4jHandle(driver, database_name()))
             yield settings, driver
     finally:
         server.stop(settings)

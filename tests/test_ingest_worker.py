@@ -26,7 +26,7 @@ from tests.ingest_helpers import (
 
 
 def run(driver: Driver, corpus: Corpus, computer=None, **options):
-    ensure_schema(driver, database_name())
+    ensure_schema(Neo4jHandle(driver, database_name()))
     worker = Worker(
         Neo4jHandle(driver, database_name()),
         InlineExecutor(computer or small_computer()),
@@ -162,25 +162,25 @@ def test_a_computation_error_or_bad_graph_does_not_stop_the_run(
 
 
 def test_schema_is_idempotent_and_versions_are_checked(clean_db: Driver) -> None:
-    db = database_name()
-    assert check_schema(clean_db, db) is None  # fresh database: fine
-    assert ensure_schema(clean_db, db) == ensure_schema(clean_db, db) == SCHEMA_VERSION
+    handle = Neo4jHandle(clean_db, database_name())
+    assert check_schema(handle) is None  # fresh database: fine
+    assert ensure_schema(handle) == ensure_schema(handle) == SCHEMA_VERSION
     names = query(clean_db, "SHOW CONSTRAINTS YIELD name RETURN collect(name) AS n")[0]["n"]
     assert {"graph_uid", "node_key", "feature_uid", "claim_uid"} <= set(names)
     lookups = "SHOW INDEXES YIELD type, entityType WHERE type = 'LOOKUP' RETURN entityType AS e"
     assert query(clean_db, lookups) == [{"e": "NODE"}]  # writes skip the relationship one
-    assert check_schema(clean_db, db) == SCHEMA_VERSION
+    assert check_schema(handle) == SCHEMA_VERSION
     query(clean_db, "MATCH (s:SchemaInfo) SET s.version = 999")
     with pytest.raises(SchemaVersionError, match="version is 999, this code expects"):
-        check_schema(clean_db, db)
+        check_schema(handle)
     with pytest.raises(SchemaVersionError):
-        ensure_schema(clean_db, db)
+        ensure_schema(handle)
 
 
 def test_writer_skips_a_complete_graph(clean_db: Driver) -> None:
     from ingest.corpus import PromptRecord
 
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     computer = small_computer()
     prompt = PromptRecord.make("dallas is in")
     writer = GraphWriter(Neo4jHandle(clean_db, database_name()))
@@ -194,7 +194,7 @@ def test_a_process_pool_computes_and_one_writer_writes(clean_db: Driver, tmp_pat
     from ingest.compute import ComputeRecipe, ProcessExecutor
     from tests.ingest_helpers import SMALL
 
-    ensure_schema(clean_db, database_name())
+    ensure_schema(Neo4jHandle(clean_db, database_name()))
     write_corpus(tmp_path / "corpus.jsonl", 6)
     executor = ProcessExecutor(ComputeRecipe("synthetic", settings=SMALL), 2)
     try:

@@ -22,7 +22,7 @@ def cli(*args: str):
 def dallas(clean_db):
     from db.schema import ensure_schema
 
-    ensure_schema(clean_db)
+    ensure_schema(handle_of(clean_db))
     return store(clean_db, planted_graph("dallas"))
 
 

@@ -29,7 +29,7 @@ def corpus(clean_db):
     """Three two-hop graphs: dallas and houston (texas), oakland (california, tagged apart too)."""
     from db.schema import ensure_schema
 
-    ensure_schema(clean_db)
+    ensure_schema(handle_of(clean_db))
     graphs = {city: planted_graph(city) for city in ("dallas", "houston", "oakland")}
     uids = {city: store(clean_db, g) for city, g in graphs.items() if city != "oakland"}
     uids["oakland"] = store(clean_db, graphs["oakland"], ("two-hop", "california"))
@@ -212,7 +212,7 @@ def test_feature_prompts_and_neighbourhood(corpus):
 def test_graph_diff_of_prompts_differing_in_one_word(clean_db):
     from db.schema import ensure_schema
 
-    ensure_schema(clean_db)
+    ensure_schema(handle_of(clean_db))
     graph_a, graph_b = planted_graph("dallas"), planted_graph("houston", chain=(4.0, 1.0, 5.0))
     a, b = store(clean_db, graph_a), store(clean_db, graph_b)
     diff = run_query(

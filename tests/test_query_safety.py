@@ -89,7 +89,7 @@ def fingerprint(driver) -> tuple:
 def seeded(clean_db):
     from db.schema import ensure_schema
 
-    ensure_schema(clean_db)
+    ensure_schema(handle_of(clean_db))
     clean_db.execute_query("CREATE (:Prompt {uid: 'p1', text: 'the capital of texas is'})")
     return clean_db
 

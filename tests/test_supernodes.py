@@ -29,7 +29,7 @@ CITIES = ["dallas", "houston", "oakland"]
 def texas(clean_db):
     from db.schema import ensure_schema
 
-    ensure_schema(clean_db)
+    ensure_schema(handle_of(clean_db))
     uids = {city: store(clean_db, planted_graph(city)) for city in ("dallas", "houston")}
     saved.save_query(
         handle_of(clean_db),

@@ -29,7 +29,6 @@ from bench.fixtures import (
     site_activations,
 )
 from circuitmap.demo.tokenizer import build_tokenizer
-from circuitmap.models import ModelAdapter
 from circuitmap.transcoders import Transcoder, TranscoderConfig, save_transcoder
 
 FAMILIES = ("gpt2", "llama", "qwen2", "gemma2")
@@ -194,19 +193,9 @@ def build_peer_world(case: PeerCase, root: Path, lengths: tuple[int, ...] = (5, 
     rng = random.Random(spec.seed)
     prompts = [" ".join(rng.choice(words) for _ in range(n)) for n in lengths]
     calibration = [" ".join(rng.choice(words) for _ in range(16)) for _ in range(16)]
-    xs, ys = _site_inputs(model, tokenizer, calibration, case.input_site)
+    xs, ys = site_activations(model, tokenizer, calibration, case.input_site)
     tc = calibrated_transcoder(spec, xs, ys)
     tc.config = replace(tc.config, input_site=case.input_site, output_site=case.output_site)
-    nudge_thresholds(tc, _site_inputs(model, tokenizer, prompts, case.input_site)[0])
+    nudge_thresholds(tc, site_activations(model, tokenizer, prompts, case.input_site)[0])
     transcoder_dir = save_transcoder(tc, root / "transcoders", format="circuit-tracer")
     return World(spec, model_dir, transcoder_dir, prompts)
-
-
-def _site_inputs(model, tokenizer, prompts: list[str], site: str):
-    """`bench.fixtures.site_activations`, with `mlp_in_unweighted` (read at the pre-MLP norm's
-    input) normalised as that site is: RMS-normalised, without the norm's weight."""
-    xs, ys = site_activations(model, tokenizer, prompts, site)
-    if site == "mlp_in_unweighted":
-        eps = ModelAdapter(model).norm_spec(ModelAdapter(model).mlp_norm(0)).eps
-        xs = [x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) for x in xs]
-    return xs, ys

@@ -4,7 +4,6 @@ use: the server answers, and its schema version is this code's (checked once per
 from __future__ import annotations
 
 import streamlit as st
-from neo4j import Driver
 from neo4j.exceptions import ServiceUnavailable
 
 from db import connection
@@ -27,7 +26,7 @@ def _handle() -> connection.Neo4jHandle:
 @st.cache_resource(show_spinner=False)
 def _schema_checked() -> bool:
     """Raises SchemaVersionError (not cached then: the next page run checks again)."""
-    check_schema(_handle().driver, _handle().database)
+    check_schema(_handle())
     return True
 
 
@@ -40,9 +39,3 @@ def get_handle() -> connection.Neo4jHandle:
         raise DatabaseUnavailableError(str(error)) from None
     _schema_checked()
     return handle
-
-
-def get_driver() -> Driver:
-    """The process's driver (checked as `get_handle`); prefer `get_handle`, which carries the
-    database too."""
-    return get_handle().driver

@@ -16,7 +16,7 @@ from app.data import connection as app_connection
 from app.data import run
 from app.ui.guard import run_page, safe_callback
 from app.ui.links import open_graph
-from db.connection import Neo4jHandle, database_name
+from db.connection import Neo4jHandle
 from queries import corpus
 from queries.supernodes import create_supernode
 
@@ -29,11 +29,8 @@ KIND_COLOURS = {
 
 
 def handle() -> Neo4jHandle:
-    """The dashboard's connection as a handle (the process's checked driver)."""
-    getter = getattr(app_connection, "get_handle", None)
-    if getter is not None:
-        return getter()
-    return Neo4jHandle(app_connection.get_driver(), database_name())
+    """The dashboard's connection (the process's checked handle)."""
+    return app_connection.get_handle()
 
 
 @st.cache_data(ttl=run.cache_ttl_s(), show_spinner="Aggregating the corpus circuit…")

@@ -380,14 +380,18 @@ def iter_cards(
                 else:
                     bins[(rank - k) // per_bin].contexts.append(context)
             n_active = float(active[index])
+            highest = float(top_value[index])
+            # a batch's sum is float32: a feature that fires at one value everywhere could
+            # otherwise get a mean a rounding error above its maximum
+            mean = min(float(total[index]) / n_active, highest) if n_active else 0.0
             card = FeatureCard(
                 layer=layer,
                 index=index,
                 label="",
                 density=n_active / max(stats.n_tokens, 1),
                 active_texts=int(n_texts[index]),
-                mean_activation=float(total[index]) / n_active if n_active else 0.0,
-                max_activation=float(top_value[index]),
+                mean_activation=mean,
+                max_activation=highest,
                 top_logits=[names[i] for i in effects.top_ids[flat].tolist()],
                 top_logit_effects=[round(v, 5) for v in effects.top_values[flat].tolist()],
                 bottom_logits=[names[i] for i in effects.bottom_ids[flat].tolist()],
