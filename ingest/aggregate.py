@@ -218,7 +218,7 @@ class Aggregator:
         self.max_graphs = max_graphs  # most contributions in one fold transaction
         # ... and no more once they hold this many pair and instance rows: what a fold writes must
         # fit the server's transaction memory beside the graph writes going on meanwhile (the
-        # limit is for all transactions together: 70% of the heap: 716 MiB with our local server's 1 GiB)
+        # limit is for all transactions together: 70% of the heap, 716 MiB on the local server)
         self.max_rows = max_rows
 
     def pending(self) -> int:

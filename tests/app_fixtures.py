@@ -11,13 +11,14 @@ import streamlit as st
 from neo4j import Driver
 from streamlit.testing.v1 import AppTest
 
+from circuitmap.demo.stages import DemoBuild
 from circuitmap.records import GraphRecord, NodeRecord
 from db.connection import Neo4jHandle, database_name
 from db.schema import ensure_schema
 from ingest.corpus import PromptRecord
 from ingest.spec import GraphSpec
 from ingest.writer import GraphWriter
-from tests.demo_graphs import DemoSample, write_sample
+from tests.demo_graphs import DemoSample, reported_two_hop_paths, write_sample
 from tests.ingest_helpers import wipe_database
 
 APP_MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
@@ -42,6 +43,25 @@ class DemoCorpus:
         """The feature nodes of the prompt's graph, most influential first."""
         nodes = [n for n in self.record(uid).nodes if n.kind == "feature"]
         return sorted(nodes, key=lambda n: n.influence)
+
+    def state_features(self, uid: str) -> list[NodeRecord]:
+        """The feature nodes the demo catalogue labels with the two-hop prompt's state ("state
+        ohio · ..."), most influential first."""
+        state = self.prompt(uid).metadata["state"]
+        return [n for n in self.features(uid) if n.label.startswith(f"state {state} ·")]
+
+    def with_state_path(self, demo: DemoBuild) -> list[str]:
+        """The sample's two-hop prompts whose city -> state -> capital path the build reports and
+        whose graph has state-labelled features: tests pick their prompt from these instead of
+        naming a city (the graphs differ between machines)."""
+        reported = reported_two_hop_paths(demo)
+        found = [
+            p.uid
+            for p, _ in self.sample.of_task("two_hop")
+            if p.uid in reported and self.state_features(p.uid)
+        ]
+        assert found, "the build reports no two-hop path in the sample"
+        return found
 
     def hub(self, uid: str) -> str:
         """The feature node with the most inputs in the prompt's graph."""

@@ -58,6 +58,13 @@ def compute_sample(
     return DemoSample(prompts, records, transcoder_info(builder), cards)
 
 
+def reported_two_hop_paths(demo: DemoBuild) -> set[str]:
+    """Ids of the two-hop prompts whose graph the build reports with the city -> state -> capital
+    path (`demo.checks()`: state features of the prompt's state on an excitatory path). The demo
+    model is trained on the CPU and its weights, so its graphs, differ between machines."""
+    return {p["prompt_id"] for p in demo.checks()["two_hop_prompts"] if p["state_features"]}
+
+
 def _of_task(rows: list[dict], task: str) -> list[dict]:
     return [row for row in rows if row["tags"][0] == task]
 

@@ -207,7 +207,9 @@ def test_an_outage_logs_circuitmaps_waiting_lines_not_the_drivers(
         assert worker.poll() is None and time.monotonic() < deadline, worker.communicate()[0]
         time.sleep(0.1)
     server.stop(settings)
-    time.sleep(3)
+    # down longer than the driver's own retries (`circuitmap ingest` gives it 5 s), while the
+    # worker computes a graph every 0.5 s: the writer must fall back to circuitmap's waiting
+    time.sleep(8)
     server.start(settings)
     out = finish(worker)
     waiting = [line for line in out.splitlines() if "waiting for Neo4j" in line]

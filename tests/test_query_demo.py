@@ -11,11 +11,13 @@ a `:Feature` whose label starts with "state " or "say ", and the features of sta
 starting with "state S ·" or "say <capital> (S) ·". The tests check that this selection is exactly
 `Concepts.of(cards, world)` (the in-memory reference the demo's checks use).
 
-The sample (tests/demo_graphs.py) holds 8 two-hop prompts of 8 states; the path query finds the
-chain through the prompt's state features in all of them. Measured once on all 100 two-hop demo
-prompts: the reference (`features_on_path`, excitatory paths) finds state features on a path from
-the city to the capital in 100 of 100 graphs, and token_logit_paths with its defaults returns an
-excitatory path through one of them in the same 100.
+The sample (tests/demo_graphs.py) holds 8 two-hop prompts of 8 states. The demo model is trained
+on the CPU and its weights (so its graphs) differ from machine to machine, so the tests check the
+prompts whose graph the build reports with state features on a path from the city to the capital
+(`demo.checks()`, the reference `features_on_path`), and that those are most of the sample. Measured
+on one machine: 7 of the 8 sample prompts have the reported path; the query's 5 strongest paths
+per graph run through the state features in 5 of those 7, its 20 strongest in all 7 (the state
+chain of akron and of berkeley ranks below 5 weaker-state chains there).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from db.server import local_password
 from ingest.corpus import PromptRecord
 from queries import saved, supernodes
 from queries.runner import run_query
-from tests.demo_graphs import DemoSample, write_sample
+from tests.demo_graphs import DemoSample, reported_two_hop_paths, write_sample
 from tests.query_helpers import handle_of
 
 TWO_HOP = "two_hop"
@@ -57,12 +59,25 @@ MATCH (f:Feature)
      OR (f.label STARTS WITH 'say ' AND f.label CONTAINS ' (' + $state + ') ·')
 RETURN f.uid AS feature_uid
 """
+# Strongest paths kept per graph (token_logit_paths' default: 5) when looking for the state chain
+# among a prompt's paths: the state chain need not be among the 5 strongest (see above).
+PATHS_PER_GRAPH = 20
 
 
 @pytest.fixture(scope="module")
 def concepts(demo: DemoBuild) -> Concepts:
     """The catalogue's state (and other) features, as the demo's own checks define them."""
     return Concepts.of(demo.cards(), DemoWorld.of(load_corpus(demo.model_dir).config))
+
+
+@pytest.fixture(scope="module")
+def with_path(demo: DemoBuild, demo_sample: DemoSample) -> list[tuple[PromptRecord, GraphRecord]]:
+    """The sample's two-hop prompts (and graphs) whose path the build reports: most of them."""
+    sample = demo_sample.of_task(TWO_HOP)
+    reported = reported_two_hop_paths(demo)
+    chosen = [(p, r) for p, r in sample if p.uid in reported]
+    assert len(chosen) > len(sample) / 2, (len(chosen), len(sample))
+    return chosen
 
 
 @pytest.fixture
@@ -98,14 +113,17 @@ def test_label_selection_is_the_concept_definition(two_hop_db, demo_sample, conc
         assert expected and set(found["feature_uid"]) == expected, state
 
 
-def test_city_to_capital_paths_run_through_the_state_features(two_hop_db, demo_sample, concepts):
-    """For every two-hop prompt the corpus-wide path query (city token -> capital logit) returns
-    chains through the prompt's own state features; its excitatory ones pass only through state
-    nodes that the in-memory reference also puts on an excitatory path."""
+def test_city_to_capital_paths_run_through_the_state_features(
+    two_hop_db, demo_sample, concepts, with_path
+):
+    """For every two-hop prompt whose path the build reports, the corpus-wide path query (city
+    token -> capital logit) returns chains through the prompt's own state features; its
+    excitatory ones pass only through state nodes that the in-memory reference also puts on an
+    excitatory path."""
     driver, graphs = two_hop_db
-    for prompt, record in demo_sample.of_task(TWO_HOP):
+    for prompt, record in with_path:
         city, state, capital = prompt.metadata["city"], prompt.metadata["state"], prompt.answer
-        params = {"token": city, "logit": capital, "tag": TWO_HOP}
+        params = {"token": city, "logit": capital, "tag": TWO_HOP, "per_graph": PATHS_PER_GRAPH}
         found = run_query(handle_of(driver), "token_logit_paths", params).frame
         assert set(found["graph_uid"]) == {graphs[prompt.uid]}  # the city is in one prompt only
         own = concepts.features_of_state(state)
@@ -165,7 +183,7 @@ def ingest_cli(demo: DemoBuild, corpus: Path, monkeypatch) -> None:
 
 
 def test_state_supernode_collapses_every_two_hop_graph_also_ingested_later(
-    two_hop_db, demo_sample, concepts, demo, builder, tmp_path, monkeypatch
+    two_hop_db, demo_sample, concepts, with_path, demo, builder, tmp_path, monkeypatch
 ):
     driver, graphs = two_hop_db
     saved.save_query(handle_of(driver), "state-features", STATE_FEATURES, "", {"tag": TWO_HOP})
@@ -173,18 +191,18 @@ def test_state_supernode_collapses_every_two_hop_graph_also_ingested_later(
     sample = demo_sample.of_task(TWO_HOP)
     active = active_features(r for _, r in sample)
     assert set(node.members) == feature_uids(demo_sample, active & set(concepts.states))
-    for prompt, record in sample:
+    for prompt, record in with_path:  # those whose graph has the state on the path
         assert_state_collapses(driver, graphs[prompt.uid], prompt, record, concepts)
 
     # Two prompts of states the sample lacks, ingested through the CLI as users do (prompts whose
     # graph has the state on the path: the build reports the share that do).
     covered = {p.metadata["state"] for p, _ in sample}
     rows = sorted(demo.prompts(), key=lambda r: r["id"])
-    with_path = {p["prompt_id"] for p in demo.checks()["two_hop_prompts"] if p["state_features"]}
+    reported = reported_two_hop_paths(demo)
     later, states = [], set()
     for row in rows:
         state = row["metadata"]["state"] if row["tags"][0] == TWO_HOP else None
-        if state and row["id"] in with_path and state not in covered | states and len(later) < 2:
+        if state and row["id"] in reported and state not in covered | states and len(later) < 2:
             later.append(row)
             states.add(state)
     records = {row["id"]: builder.build(row["text"]) for row in later}
@@ -202,6 +220,7 @@ def test_state_supernode_collapses_every_two_hop_graph_also_ingested_later(
     ingest_cli(demo, corpus, monkeypatch)
     assert set(supernodes.get_supernode(handle_of(driver), "state").members) == expected
     assert len(supernodes.history(handle_of(driver), "state")) == 2
+    later_graphs = set()
     for row in later:
         graph_uid = driver.execute_query(
             "MATCH (:Prompt {uid: $uid})-[:HAS_GRAPH]->(g:Graph {status: 'complete'}) "
@@ -210,9 +229,12 @@ def test_state_supernode_collapses_every_two_hop_graph_also_ingested_later(
         ).records[0]["uid"]
         prompt = PromptRecord(row["id"], row["text"], row["tags"], row["answer"], row["metadata"])
         assert_state_collapses(driver, graph_uid, prompt, records[row["id"]], concepts)
-    # Across the corpus: token -> state -> answer holds in every two-hop graph.
+        later_graphs.add(graph_uid)
+    # Across the corpus: token -> state -> answer holds in every two-hop graph with the path.
     paths = run_query(
         handle_of(driver), "supernode_paths", {"supernodes": ["state"], "tag": TWO_HOP}
     ).frame
-    assert len(paths) == len(sample) + len(later)
-    assert all(w > 0 for ws in paths["hop_weights"] for w in ws)
+    assert len(paths) <= len(sample) + len(later)  # at most one row per graph
+    on_path = paths[paths["graph_uid"].isin({graphs[p.uid] for p, _ in with_path} | later_graphs)]
+    assert len(on_path) == len(with_path) + len(later)
+    assert all(w > 0 for ws in on_path["hop_weights"] for w in ws)
