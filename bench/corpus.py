@@ -24,18 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from circuitmap.synthetic import STATES, SyntheticConfig, SyntheticGraphs
+from bench.synthetic_corpus import write_synthetic_corpus
+from circuitmap.synthetic import STATES, SyntheticConfig
 from db.connection import Neo4jHandle, open_handle
 from db.schema import ensure_schema
 from ingest.aggregate import Aggregator
-from ingest.corpus import PromptRecord
-from ingest.writer import GraphWriter
 
 BENCH_TAG = "suggest-bench"
-DONE_PROMPTS = """
-MATCH (p:Prompt)-[:HAS_GRAPH]->(:Graph {status: 'complete'}) WHERE p.uid IN $uids
-RETURN collect(p.uid) AS done
-"""
 DELETE_RUN = """
 MATCH (v:Validation {uid: $uid})
 OPTIONAL MATCH (v)-[:HAS_RESULT]->(r)
@@ -51,25 +46,13 @@ def bench_prompts(n: int, seed: int = 0) -> list[dict[str, object]]:
     for i in range(n):
         city, capital = cities[int(rng.integers(len(cities)))]
         text = f"the capital of the state containing {city} is"
-        rows.append({"id": f"sb{seed}-{i:05d}", "text": f"{text} ({i})", "answer": capital})
+        row = {"id": f"sb{seed}-{i:05d}", "text": f"{text} ({i})", "answer": capital}
+        rows.append({**row, "tags": [BENCH_TAG]})
     return rows
 
 
 def ensure_corpus(handle: Neo4jHandle, n: int, config: SyntheticConfig) -> None:
-    rows = bench_prompts(n)
-    done = set(handle.read(DONE_PROMPTS, {"uids": [r["id"] for r in rows]})[0]["done"])
-    todo = [r for r in rows if r["id"] not in done]
-    if not todo:
-        print(f"corpus: {n} graphs already written")
-        return
-    compute = SyntheticGraphs(config=config, answers={r["text"]: r["answer"] for r in rows})
-    writer = GraphWriter(handle)
-    start = time.perf_counter()
-    for i, row in enumerate(todo, 1):
-        prompt = PromptRecord(row["id"], row["text"], [BENCH_TAG], row["answer"])
-        writer.write_graph(prompt, compute(row["text"]))
-        if i % 100 == 0 or i == len(todo):
-            print(f"  wrote {i}/{len(todo)} graphs ({i / (time.perf_counter() - start):.1f}/s)")
+    write_synthetic_corpus(handle, bench_prompts(n), config, report_every=100)
     Aggregator(handle).fold_all()
 
 

@@ -22,12 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from circuitmap.synthetic import STATES, SyntheticConfig, SyntheticGraphs, synthetic_prompts
+from bench.synthetic_corpus import write_synthetic_corpus
+from circuitmap.synthetic import STATES, SyntheticConfig, synthetic_prompts
 from db.connection import Neo4jHandle, open_handle
 from db.schema import ensure_schema
 from ingest.aggregate import Aggregator
-from ingest.corpus import PromptRecord
-from ingest.writer import GraphWriter
 from queries import saved, supernodes
 from queries.library import get_query
 from queries.runner import run_cypher, run_query
@@ -37,10 +36,6 @@ from queries.runner import run_cypher, run_query
 CITY_FEATURES = """
 MATCH (:TokenNode {token: $city})-[:ATTR]->(n:FeatureNode)-[:ATTR]->(:LogitNode)
 RETURN n.feature_uid AS feature_uid, count(*) AS n ORDER BY n DESC, feature_uid LIMIT 20
-"""
-DONE_PROMPTS = """
-MATCH (p:Prompt)-[:HAS_GRAPH]->(g:Graph {status: 'complete'}) WHERE p.uid IN $uids
-RETURN collect(p.uid) AS done
 """
 TWO_HOP_GRAPHS = """
 MATCH (p:Prompt)-[:HAS_GRAPH]->(g:Graph {status: 'complete'}) WHERE 'two-hop' IN p.tags
@@ -59,27 +54,6 @@ class Case:
     label: str
     params: Callable[[int], dict[str, object]]
     target_ms: float | None = None
-
-
-def ensure_corpus(handle: Neo4jHandle, n_graphs: int, config: SyntheticConfig, seed: int) -> None:
-    """Write the synthetic corpus; graphs already complete are left as they are."""
-    rows = synthetic_prompts(n_graphs, seed=seed)
-    records = handle.read(DONE_PROMPTS, {"uids": [r["id"] for r in rows]})
-    done = set(records[0]["done"])
-    todo = [r for r in rows if r["id"] not in done]
-    if not todo:
-        print(f"corpus: {n_graphs} graphs already written")
-        return
-    compute = SyntheticGraphs(config=config, answers={r["text"]: r["answer"] for r in rows})
-    writer = GraphWriter(handle)
-    start, edges = time.perf_counter(), 0
-    for i, row in enumerate(todo, 1):
-        graph = compute(row["text"])
-        prompt = PromptRecord(row["id"], row["text"], list(row["tags"]), row["answer"])
-        edges += writer.write_graph(prompt, graph).n_edges
-        if i % 50 == 0 or i == len(todo):
-            rate = i / (time.perf_counter() - start)
-            print(f"  wrote {i}/{len(todo)} graphs ({rate:.1f} graphs/s, {edges:,} edges)")
 
 
 def corpus_facts(handle: Neo4jHandle) -> dict[str, object]:
@@ -201,7 +175,7 @@ def main() -> None:
     with open_handle() as handle:
         ensure_schema(handle)
         config = SyntheticConfig(n_features=args.features, n_edges=args.edges, seed=args.seed)
-        ensure_corpus(handle, args.graphs, config, args.seed)
+        write_synthetic_corpus(handle, synthetic_prompts(args.graphs, seed=args.seed), config)
         # As an ingest run ends: the aggregates count every graph (corpus_facts ranks by them).
         Aggregator(handle).fold_all()
         facts = corpus_facts(handle)
