@@ -444,6 +444,8 @@ def _tool_dict(run: ToolRun) -> dict:
 
 
 def parse_gemma_args(argv: list[str]) -> argparse.Namespace:
+    from bench.gemma_shapes import SHAPES
+
     p = argparse.ArgumentParser(description="circuitmap vs circuit-tracer at gemma-2-2b shapes")
     p.add_argument("--case", default="a", choices=["a", "b"], help="a: 16k PLT, b: 16k CLT")
     p.add_argument("--layers", type=int, default=26, help="depth (26 is gemma-2-2b's)")
@@ -451,7 +453,7 @@ def parse_gemma_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--live", type=int, default=None, help="features per layer that can fire (sparse files)"
     )
-    p.add_argument("--shape", default="gemma-2-2b", choices=["gemma-2-2b", "smoke"])
+    p.add_argument("--shape", default="gemma-2-2b", choices=sorted(SHAPES))
     p.add_argument("--prompt-lengths", type=int, nargs="+", default=[16, 64])
     p.add_argument("--tools", default="ours,ct", help="ours, ct or both (comma-separated)")
     p.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"])

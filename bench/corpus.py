@@ -2,11 +2,16 @@
 
     .venv/bin/python -m bench.corpus suggest --graphs 1000
     .venv/bin/python -m bench.corpus validate --supernode NAME --swap-with OTHER --tag two_hop
+    .venv/bin/python -m bench.corpus demo [--no-swaps] [--resolution R]
 
 `suggest` writes `--graphs` synthetic graphs (realistic size, all tagged `suggest-bench`; those
 already written are skipped, so a second run only measures) and times each step of suggestion:
 the tag's graphs, the answer-path features (library query), where each is active, the corpus
 edges among them, and the grouping. Target (issue 14): under 30 s for 1,000 graphs.
+
+`demo` judges the suggestions for the demo's two_hop and addition graphs by the demo's own
+concept rules (states and units digits recovered) and, unless `--no-swaps`, validates the best
+suggestion of each concept by a swap with the next concept's.
 
 `validate` times one validation run over the tag's prompts in the database (the demo's, stored by
 `circuitmap demo`), model and transcoder loading included; the run's stored results are deleted
@@ -85,15 +90,19 @@ def bench_suggest(
         )
 
 
-def bench_validate(
-    handle: Neo4jHandle, supernode: str, tag: str, other: str | None, scale: float | None
-) -> None:
+def bench_validate(handle: Neo4jHandle, supernode: str, tag: str, args: argparse.Namespace) -> None:
+    import torch
+
     from circuitmap.pipeline import GraphBuilder
     from ingest.validation import run_validation
     from queries.corpus import validation_inputs, validation_results
 
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    inputs = validation_inputs(handle, supernode, tag, scale, other)
+    inputs = validation_inputs(
+        handle, supernode, tag, args.scale, args.swap_with,
+        strength=args.strength, remove_scale=args.remove_scale,
+    )  # fmt: skip
     handle.write(DELETE_RUN, {"uid": inputs.spec.uid})
     read = time.perf_counter() - start
     builder = GraphBuilder.from_paths(inputs.model_path, inputs.tc_path)
@@ -104,7 +113,8 @@ def bench_validate(
     present = results[results["present"]]
     print(
         f"validation of {supernode} ({inputs.spec.kind}) over {report.computed} prompts of "
-        f"{tag!r}: {total:.1f} s in all (target < 60 s for 100): inputs {read:.2f} s, model and "
+        f"{tag!r} ({args.threads} torch threads, load average {os.getloadavg()[0]:.1f}): "
+        f"{total:.1f} s in all (target < 60 s for 100): inputs {read:.2f} s, model and "
         f"transcoder {loaded:.2f} s, interventions and writes {total - read - loaded:.1f} s; "
         f"success in {int(present['success'].sum())} of {len(present)} prompts where it is active"
     )
@@ -200,10 +210,14 @@ def swap_rates(
 
 
 def bench_demo(
-    handle: Neo4jHandle, resolution: float, directions: bool, only: list[str] | None = None
+    handle: Neo4jHandle,
+    resolution: float,
+    directions: bool,
+    only: list[str] | None = None,
+    swaps: bool = True,
 ) -> dict[str, object]:
-    """Suggestions for two_hop and addition, judged by the demo's concept rules, and the swaps
-    of the recovered supernodes; prints and returns the figures."""
+    """Suggestions for two_hop and addition, judged by the demo's concept rules, and (unless
+    `swaps` is False) the swaps of the recovered supernodes; prints and returns the figures."""
     from circuitmap.demo.catalogue import CatalogueConfig, catalogue_dir, load_catalogue
     from circuitmap.demo.circuits import Concepts
     from circuitmap.demo.concepts import DemoWorld
@@ -263,6 +277,9 @@ def bench_demo(
             )
         # Every concept with a suggestion holding its features gets that suggestion as its
         # supernode (recovered or not: the swap is measured either way, and reported apart).
+        figures[tag] = {"recovered": len(found), "concepts": len(recovery)}
+        if not swaps:
+            continue
         best = {r.concept: r.suggestion for r in recovery if r.suggestion is not None}
         names = {c: f"demo-{tag}-{c}" for c in best}
         for c, index in best.items():
@@ -287,7 +304,7 @@ def bench_demo(
         matches = same_text if capital else same_units_digit
         start = time.perf_counter()
         n_prompts = sum(1 for r in rows if r["tags"][0] == tag)
-        figures[tag] = {"recovered": len(found), "concepts": len(recovery), "pairs": len(pairs)}
+        figures[tag]["pairs"] = len(pairs)
         for which, chosen in (
             ("all pairs", pairs),
             ("recovered pairs", {a: b for a, b in pairs.items() if a in recovered_pairs}),
@@ -318,18 +335,24 @@ def main() -> None:
     v.add_argument("--tag", default="two_hop")
     v.add_argument("--swap-with", default=None)
     v.add_argument("--scale", type=float, default=None)
+    v.add_argument("--strength", type=float, default=1.0)
+    v.add_argument("--remove-scale", type=float, default=0.0)
+    v.add_argument("--threads", type=int, default=1)
     d = sub.add_parser("demo")
     d.add_argument("--resolution", type=float, default=1.0)
     d.add_argument("--no-directions", action="store_true")
     d.add_argument("--task", action="append", help="two_hop or addition (default: both)")
+    d.add_argument("--no-swaps", action="store_true", help="only judge the suggestions")
     args = parser.parse_args()
     with open_handle() as handle:
         if args.what == "suggest":
             bench_suggest(handle, args.graphs, args.edges, args.repeats, args.min_strength)
         elif args.what == "demo":
-            bench_demo(handle, args.resolution, not args.no_directions, args.task)
+            bench_demo(
+                handle, args.resolution, not args.no_directions, args.task, not args.no_swaps
+            )
         else:
-            bench_validate(handle, args.supernode, args.tag, args.swap_with, args.scale)
+            bench_validate(handle, args.supernode, args.tag, args)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ configured Neo4j: by default one of ~700 nodes and 9,000 edges (a pruned real gr
 ~1,500 nodes and 350,000 edges (an unpruned one). For each, against `circuitmap dashboard` in
 Debian's Chromium (1280x800), it prints medians over --repeat runs of:
 - page load: cold (the server reads the graph) and warm (a fresh tab of the same browser, the
-  graph cached on the server), until the graph component has drawn its nodes;
+  graph cached on the server), until the graph component has drawn its nodes; and, for scale,
+  the warm load of the same page with no graph chosen (Streamlit's page and sidebar alone);
 - hover: from the mouse move onto a node until its hover card is painted;
 - click to selection: from the click until the node is drawn selected with its edges (in the
   page, no server round trip);
@@ -34,6 +35,7 @@ from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DRAWN,
+    IDLE,
     click_node,
     dashboard_server,
     hover_node,
@@ -70,6 +72,21 @@ def busy_features(record: GraphRecord, n: int) -> list[str]:
         degree[t] = degree.get(t, 0) + 1
     features = [i for i in degree if record.nodes[i].kind == "feature"]
     return [record.nodes[i].node_id for i in sorted(features, key=degree.get, reverse=True)[:n]]
+
+
+def shell_load(context, url: str, repeat: int) -> float:
+    """Median seconds to load the graph page with no graph chosen, in a fresh tab, until its
+    script is done: what every warm load pays before the graph."""
+    times = []
+    for _ in range(repeat + 1):
+        page = context.new_page()
+        start = time.perf_counter()
+        page.goto(f"{url}/graph")
+        page.wait_for_selector(IDLE, timeout=90_000)
+        page.get_by_text("Choose a graph").first.wait_for(timeout=90_000)
+        times.append(time.perf_counter() - start)
+        page.close()
+    return statistics.median(times[1:])
 
 
 def browser_times(context, url: str, uid: str, nodes: list[str], repeat: int) -> dict[str, float]:
@@ -122,6 +139,7 @@ def main() -> None:
     with dashboard_server() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport=VIEWPORT)
+        shell = shell_load(context, url, args.repeat)
         for uid, record in graphs:
             times = browser_times(context, url, uid, busy_features(record, 3), args.repeat)
             print(f"{len(record.nodes):,} nodes / {len(record.edge_weight):,} edges:")
@@ -129,6 +147,7 @@ def main() -> None:
                 unit = f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
                 print(f"  {name:<20} {unit}")
         browser.close()
+    print(f"page without a graph, warm load: {shell:.2f} s")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

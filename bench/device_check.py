@@ -9,7 +9,10 @@ in circuit-tracer's format, then for each prompt length:
   CPU graph (relative edge error, same active features);
 - bfloat16 on the GPU against float32 on the GPU: relative edge error over the features both
   graphs share and kept-node agreement after pruning (docs/precision.md states the bound);
-- time per graph (after one warm-up graph) and the CUDA allocator's peak per dtype.
+- time per graph (after one warm-up graph) and the CUDA allocator's peak per dtype;
+- with `--long-tokens N` (default 2,048; 0 skips it), one prompt of N tokens through
+  `GraphBuilder` in bfloat16 on the GPU: the CUDA allocator's peak above the resident weights
+  against circuitmap's memory estimate (docs/precision.md), which must bound it.
 Prints one table and writes JSON under bench/results/, naming the card. Everything runs in one
 process so a lent machine's few minutes go to the checks, not to start-ups. Without CUDA it
 says so and stops (exit status 0, so `make bench` passes on machines without one).
@@ -42,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--root", type=Path, default=Path("/tmp/circuitmap-device-check"))
     p.add_argument("--device", default="cuda")
     p.add_argument("--allow-cpu", action="store_true", help="run on CPU anyway (plumbing test)")
+    p.add_argument(
+        "--long-tokens", type=int, default=2048, help="tokens of the long-prompt check (0: skip)"
+    )
     return p.parse_args(argv)
 
 
@@ -153,12 +159,65 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['gpu_vs_cpu_rel_error']:>10.1e}{r['bf16_vs_fp32_rel_error']:>10.1e}"
             f"{r['bf16_kept_agreement']:>10.3f}{s[0]:>9.2f}{s[1]:>9.2f}{s[2]:>9.2f}"
         )
+    long = long_prompt_check(world, spec, args, device) if args.long_tokens else None
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"device-check-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"device": card, "spec": spec.to_dict(), "rows": rows}, indent=2))
+    doc = {"device": card, "spec": spec.to_dict(), "rows": rows, "long_prompt": long}
+    out.write_text(json.dumps(doc, indent=2))
     print(f"results: {out}")
     ok = all(r["gpu_same_active"] and r["gpu_vs_cpu_rel_error"] <= 1e-4 for r in rows)
+    ok = ok and (long is None or long["within_estimate"])
     return 0 if ok else 1
+
+
+def long_prompt_check(world, spec: GemmaSpec, args: argparse.Namespace, device: str) -> dict:
+    """One `--long-tokens` prompt through `GraphBuilder` in bfloat16: the peak device memory
+    above the resident weights (CUDA allocator; RSS on a CPU plumbing run) against the
+    estimate. The prompt is random words of the world's vocabulary."""
+    from bench.fixtures import random_prompts
+    from bench.long_prompt import reset_peak
+    from bench.peer.run_circuit_tracer import current_rss_bytes, peak_rss_bytes
+    from circuitmap.pipeline import GraphBuilder, GraphSettings
+
+    settings = GraphSettings(
+        dtype="bfloat16", device=device, batch_size=args.batch_size,
+        max_feature_nodes=args.max_feature_nodes, transcoder_loading="lazy",
+    )  # fmt: skip
+    builder = GraphBuilder.from_paths(str(world.model_dir), str(world.transcoder_dir), settings)
+    (prompt,) = random_prompts(spec, [args.long_tokens - 1], seed=spec.seed + 7)  # type: ignore[arg-type]
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        base = current_rss_bytes()
+        reset_peak()  # VmHWM from here on
+    start = time.perf_counter()
+    result = builder.build_full(prompt)
+    if cuda:
+        torch.cuda.synchronize()
+    peak = (torch.cuda.max_memory_allocated() if cuda else peak_rss_bytes()) - base
+    graph = result.graph
+    need = builder.check_memory(graph.n_pos, int(graph.active_features.shape[0]))
+    row = {
+        "tokens": graph.n_pos,
+        "active_features": int(graph.active_features.shape[0]),
+        "feature_nodes": graph.n_features,
+        "compute_batch_size": need.compute_batch_size,
+        "seconds": time.perf_counter() - start,
+        "peak_above_weights_bytes": peak,
+        "estimate_bytes": need.total,
+        "estimate": need.describe(),
+        "within_estimate": peak <= need.total,
+    }
+    print(
+        f"long prompt: {row['tokens']} tokens, {row['active_features']:,} active, "
+        f"{row['feature_nodes']} feature nodes, {row['seconds']:.1f} s; peak above the weights "
+        f"{peak / 2**30:.2f} GiB, estimate {need.describe()}",
+        flush=True,
+    )
+    return row
 
 
 if __name__ == "__main__":

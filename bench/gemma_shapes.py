@@ -48,9 +48,12 @@ from circuitmap.transcoders import Transcoder, TranscoderConfig
 VOCAB = 256_000
 
 
-#: gemma-2-2b's widths; "smoke" is a small stand-in to check the benchmark's plumbing.
+#: gemma-2-2b's widths; "gemma-2-2b-v32k" the same with a 32k vocabulary (circuit-tracer's
+#: copies of a 256k unembedding in float32 pass 10 GiB even at 2 layers); "smoke" is a small
+#: stand-in to check the benchmark's plumbing.
 SHAPES = {
     "gemma-2-2b": {"d_model": 2304, "d_mlp": 9216, "heads": (8, 4, 256), "vocab": VOCAB},
+    "gemma-2-2b-v32k": {"d_model": 2304, "d_mlp": 9216, "heads": (8, 4, 256), "vocab": 32768},
     "smoke": {"d_model": 128, "d_mlp": 512, "heads": (4, 2, 32), "vocab": 1000},
 }
 
@@ -195,7 +198,8 @@ def build_world(spec: GemmaSpec, root: Path, prompts_per_length: int = 1) -> Wor
     tc_dir = root / f"{spec.shape}-{spec.kind}-L{spec.n_layers}-F{spec.n_features}-{spec.live}"
     lengths = [n for n in spec.prompt_lengths for _ in range(prompts_per_length)]
     prompts = random_prompts(spec, lengths, seed=spec.seed + 2)  # type: ignore[arg-type]
-    stamp, doc = tc_dir / "spec.json", {**spec.to_dict(), "prompts": prompts}
+    stamp = tc_dir / "spec.json"
+    doc = json.loads(json.dumps({**spec.to_dict(), "prompts": prompts}))  # tuples as lists
     model_dir = root / f"model-{spec.shape}-L{spec.n_layers}"
     if stamp.exists() and json.loads(stamp.read_text()) == doc:
         return World(spec, model_dir, tc_dir, prompts)  # type: ignore[arg-type]

@@ -113,14 +113,20 @@ class _Chunks:
     rows: torch.Tensor  # [chunks * width] score-buffer row of each slot
 
 
+#: The narrowest chunk: every position with a feature takes at least this many rows, so a
+#: long prompt with a few features per layer and position pads each layer's decoders by up to
+#: `MIN_CHUNK_WIDTH x n` rows of zeros (docs/precision.md has the padding's cost at depth).
+MIN_CHUNK_WIDTH = 4
+
+
 def _chunk_width(counts: torch.Tensor) -> int:
     """Rows per chunk for features counted per position: the widest (better matmuls) that pads
-    the total by at most a quarter, at least 16."""
+    the total by at most a quarter, at least `MIN_CHUNK_WIDTH`."""
     total = int(counts.sum())
-    for width in (256, 128, 64, 32):
+    for width in (256, 128, 64, 32, 16, 8):
         if int((-(-counts // width)).sum()) * width <= 1.25 * total:
             return width
-    return 16
+    return MIN_CHUNK_WIDTH
 
 
 @dataclass(frozen=True)
@@ -343,56 +349,69 @@ def attribute(
     max_feature_nodes: int | None = None,
     update_interval: int = 4,
     run: PromptRun | None = None,
+    compute_batch_size: int | None = None,
 ) -> AttributionGraph:
     """The unpruned attribution graph of one prompt.
 
     With `max_feature_nodes`, only that many features become nodes: the most influential on the
     logits first, influence estimated from the rows computed so far and refreshed every
-    `update_interval` batches (circuit-tracer's procedure)."""
-    if batch_size < 1:
+    `update_interval` batches (circuit-tracer's procedure). `compute_batch_size` (default
+    `batch_size`) is how many targets are pulled back at once: a smaller one takes less memory
+    (`GraphBuilder` picks it to fit) and leaves the graph the same, since `batch_size` alone
+    sets when influence is refreshed. Without `run`, the prompt is recorded lean
+    (`ReplacementModel.run`); a lean run is consumed: its activations, sites and errors are
+    released as soon as they are read (only the patterns stay until the rows are done)."""
+    if batch_size < 1 or (compute_batch_size is not None and compute_batch_size < 1):
         raise ValueError("batch_size must be at least 1")
-    run = run or rm.run(input_ids)
+    step = compute_batch_size or batch_size
+    run = run or rm.run(input_ids, last_logits_only=True, lean=True)
     L, n = rm.adapter.n_layers, run.n_pos
     features = run.activations.nonzero()  # [K, 3] layer-major, then position, then index
     values = run.activations[tuple(features.T)]
+    if run.lean:  # a record for attribution only: each dense tensor is released once read
+        run.activations = None  # type: ignore[assignment]
     effects = DirectEffects(rm, run, features, values)
-    encoders = rm.transcoder.encoder_rows(features[:, 0], features[:, 2])
+    if run.lean:
+        run.site_in = run.site_out = run.reconstruction = run.errors = None  # type: ignore[assignment]
     tokens, probs, logit_vecs = logit_targets(rm, run, max_n_logits, desired_logit_prob)
     K, m = int(features.shape[0]), int(tokens.shape[0])
     k = K if max_feature_nodes is None else min(max_feature_nodes, K)
+    tc = rm.transcoder
 
     n_cols, n_nodes = effects.n_cols, k + (L + 1) * n + m
 
     def compute_into(dest: torch.Tensor, layers, positions, vectors) -> None:
-        for i in range(0, len(layers), batch_size):
-            b = slice(i, min(i + batch_size, len(layers)))
+        for i in range(0, len(layers), step):
+            b = slice(i, min(i + step, len(layers)))
             effects.rows(layers[b], positions[b], vectors[b], out=dest[b])
 
     logits = (torch.full((m,), L), torch.full((m,), n - 1), logit_vecs)
     if k == K:  # every feature is a node: rows go straight into the graph's rows
         graph_rows = torch.zeros(k + m, n_nodes)
         compute_into(graph_rows[k:], *logits)
+        encoders = tc.encoder_rows(features[:, 0], features[:, 2])
         compute_into(graph_rows[:K], features[:, 0].cpu(), features[:, 1].cpu(), encoders)
         selected = torch.arange(K)
     else:
-        rows = torch.zeros(m + k, n_cols)  # logits, then features in the order visited
-        compute_into(rows, *logits)
+        # Rows over every source column, one block per refresh (the logits', then the features'
+        # in the order visited), so each block can be freed as soon as it is copied into the
+        # graph's rows.
+        blocks = [torch.zeros(m, n_cols)]
+        compute_into(blocks[0], *logits)
         visit = torch.empty(0, dtype=torch.long)
         while len(visit) < k:
             size = min(update_interval * batch_size, k - len(visit))
-            chunk = _next_by_influence(rows[: m + len(visit)], visit, probs, K, size)
+            chunk = _next_by_influence(blocks, visit, probs, K, size)
             chunk = chunk.sort().values  # layer-major order: batches span few layers and positions
             f = features[chunk].cpu()
-            compute_into(rows[m + len(visit) :], f[:, 0], f[:, 1], encoders[chunk])
+            blocks.append(torch.zeros(len(chunk), n_cols))
+            # Encoder rows of the visited features only (a cap visits few of them).
+            encoders = tc.encoder_rows(features[chunk, 0], features[chunk, 2])
+            compute_into(blocks[-1], f[:, 0], f[:, 1], encoders)
             visit = torch.cat([visit, chunk])
+        del effects
         selected, order = visit.sort()
-        keep = torch.cat([selected, torch.arange(K, n_cols)])
-        graph_rows = torch.zeros(k + m, n_nodes)
-        graph_rows[k:, : len(keep)] = rows[:m, keep]
-        for i in range(0, k, 1024):  # in slices, to hold no second copy of the rows
-            j = min(i + 1024, k)
-            graph_rows[i:j, : len(keep)] = rows[m + order[i:j]][:, keep]
-        del rows
+        graph_rows = _graph_rows(blocks, selected, order, K, n_nodes)
     return AttributionGraph(
         input_ids=run.input_ids,
         active_features=features.cpu(),
@@ -405,13 +424,41 @@ def attribute(
     )
 
 
-def _next_by_influence(rows, visited, probs, n_features, size) -> torch.Tensor:
-    """The `size` unvisited features with the most influence on the logits so far. `rows` are the
-    logits' rows, then the visited features' (the first `n_features` columns are features)."""
+def _graph_rows(
+    blocks: list[torch.Tensor], selected: torch.Tensor, order: torch.Tensor, K: int, n_nodes: int
+) -> torch.Tensor:
+    """The graph's rows [k + m, n_nodes] from the selection's blocks (logits, then features in
+    visit order, over every source column), emptying `blocks` as it goes: each block is freed
+    once copied, and the graph's rows are touched only as they are written, so the two never
+    both sit in memory whole."""
+    k, m = len(selected), len(blocks[0])
+    n_cols = blocks[0].shape[1]
+    keep = torch.cat([selected, torch.arange(K, n_cols)])
+    graph_rows = torch.empty(k + m, n_nodes)
+    graph_rows[:, len(keep) :] = 0  # logit columns: logits are nobody's source
+    rank = torch.empty(k, dtype=torch.long)  # visit number -> row of the graph
+    rank[order] = torch.arange(k)
+    targets = [torch.arange(k, k + m)]
+    done = 0
+    for block in blocks[1:]:
+        targets.append(rank[done : done + len(block)])
+        done += len(block)
+    for i in range(len(blocks)):
+        block, rows = blocks[i], targets[i]
+        for j in range(0, len(block), 256):
+            graph_rows[rows[j : j + 256], : len(keep)] = block[j : j + 256][:, keep]
+        blocks[i] = None  # type: ignore[call-overload]
+        del block
+    return graph_rows
+
+
+def _next_by_influence(blocks, visited, probs, n_features, size) -> torch.Tensor:
+    """The `size` unvisited features with the most influence on the logits so far. `blocks` hold
+    the logits' rows, then the visited features' (the first `n_features` columns are features)."""
     m = len(probs)
     row_nodes = torch.cat([torch.full((m,), -1), visited])  # logits are no source column
     start = torch.cat([probs, torch.zeros(len(visited))])
-    scores = influence(rows, start, row_nodes)[:n_features]
+    scores = influence(blocks, start, row_nodes)[:n_features]
     ranked = torch.argsort(scores, descending=True)
     unvisited = torch.ones(n_features, dtype=torch.bool)
     unvisited[visited] = False

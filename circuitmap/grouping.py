@@ -2,14 +2,18 @@
 
 Arrays in, groups out (no database): the caller gives, for the features on answer paths of a set
 of graphs, which graphs each one is active in, the corpus edges between them and, optionally, a
-direction per feature (its decoder). Three similarities, each in [0, 1], are combined as a weighted
-mean:
+direction per feature (its decoder) and its logit effects (from the catalogue). Up to four
+similarities, each in [0, 1], are combined as a weighted mean (a term without its data is left
+out and the others renormalised):
 
 - *co-occurrence*: the Jaccard index of the sets of graphs the two features are active in
   (features of one concept fire in the same prompts, and only there);
 - *corpus edges*: the graphs in which the pair is joined by an edge (either direction, the
   corpus aggregate `AGG_ATTR`), as a share of the graphs in which either of the two is active;
-- *direction*: the cosine of the two decoder directions, negatives clipped to 0.
+- *direction*: the cosine of the two decoder directions, negatives clipped to 0;
+- *logit effects*: the cosine of the features' direct effects on the output tokens (the
+  catalogue's strongest positive and negative logit effects, a sparse vector over tokens),
+  negatives clipped to 0: features of one concept promote and suppress the same tokens.
 
 Only each feature's strongest neighbours are kept (`neighbours`, and at least `min_similarity`),
 which makes a sparse graph, and its communities (Louvain modularity, networkx, fixed seed) are the
@@ -36,20 +40,31 @@ class SimilarityWeights:
     cooccurrence: float = 1.0
     corpus_edges: float = 0.5
     direction: float = 1.0
+    logit_effects: float = 1.0
 
-    def normalised(self, has_direction: bool) -> tuple[float, float, float]:
-        parts = [self.cooccurrence, self.corpus_edges, self.direction if has_direction else 0.0]
+    def normalised(
+        self, has_direction: bool, has_logit_effects: bool = False
+    ) -> tuple[float, float, float, float]:
+        """(co-occurrence, corpus edges, direction, logit effects), summing to 1; a term whose
+        data is missing counts 0."""
+        parts = [
+            self.cooccurrence,
+            self.corpus_edges,
+            self.direction if has_direction else 0.0,
+            self.logit_effects if has_logit_effects else 0.0,
+        ]
         if min(parts) < 0 or sum(parts) <= 0:
             raise ValueError(f"similarity weights must be >= 0 and not all 0, got {self}")
         total = sum(parts)
-        return parts[0] / total, parts[1] / total, parts[2] / total
+        wc, we, wd, wl = (p / total for p in parts)
+        return wc, we, wd, wl
 
 
 @dataclass(frozen=True)
 class GroupingSettings:
     weights: SimilarityWeights = SimilarityWeights()
     neighbours: int = 10  # strongest neighbours kept per feature
-    min_similarity: float = 0.4  # weaker pairs are no edge at all
+    min_similarity: float = 0.5  # weaker pairs are no edge at all
     resolution: float = 1.0  # Louvain resolution: larger makes smaller groups
     min_size: int = 2
     seed: int = 0
@@ -64,6 +79,8 @@ class CorpusFeatures:
     presence: np.ndarray  # [g, n] bool: the feature is active in the graph
     edge_graphs: np.ndarray  # [n, n] graphs with an edge between the pair (either direction)
     directions: np.ndarray | None = None  # [n, d] decoder directions, or None
+    # per feature, token -> direct logit effect (its strongest ones), or None
+    logit_effects: list[dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.uids)
@@ -73,6 +90,12 @@ class CorpusFeatures:
             raise ValueError(f"edge_graphs must be {n} x {n}, got {self.edge_graphs.shape}")
         if self.directions is not None and self.directions.shape[0] != n:
             raise ValueError("directions must have one row per feature")
+        if self.logit_effects is not None and len(self.logit_effects) != n:
+            raise ValueError("logit_effects must have one entry per feature")
+
+    @property
+    def has_logit_effects(self) -> bool:
+        return self.logit_effects is not None and any(self.logit_effects)
 
 
 @dataclass
@@ -113,14 +136,49 @@ def direction_similarity(directions: np.ndarray) -> np.ndarray:
     return np.clip(unit @ unit.T, 0.0, 1.0)
 
 
+SHARED_TOKEN_COLUMNS = 32  # a token listed by more features than this is a dense column
+
+
+def logit_effect_similarity(effects: list[dict[str, float]]) -> np.ndarray:
+    """Cosine of the features' logit effects as sparse vectors over tokens, negatives clipped to
+    0, [n, n]. Tokens listed by many features form a dense block (one matrix product); each of
+    the others adds the outer product of its few features' effects. The vocabulary's size does
+    not count, only the tokens the features list."""
+    n = len(effects)
+    norms = np.array([np.sqrt(sum(v * v for v in e.values())) for e in effects], np.float32)
+    by_token: dict[str, tuple[list[int], list[float]]] = {}
+    for row, found in enumerate(effects):
+        for token, value in found.items():
+            rows, values = by_token.setdefault(token, ([], []))
+            rows.append(row)
+            values.append(value)
+    dot = np.zeros((n, n), dtype=np.float32)
+    common = [t for t, (rows, _) in by_token.items() if len(rows) > SHARED_TOKEN_COLUMNS]
+    if common:
+        block = np.zeros((n, len(common)), dtype=np.float32)
+        for column, token in enumerate(common):
+            rows, values = by_token.pop(token)
+            block[rows, column] = values
+        dot += block @ block.T
+    for rows, values in by_token.values():
+        if len(rows) > 1:
+            v = np.asarray(values, dtype=np.float32)
+            dot[np.ix_(rows, rows)] += np.outer(v, v)
+    scale = np.outer(norms, norms).astype(np.float32)
+    cosine = np.divide(dot, scale, out=np.zeros_like(dot), where=scale > 0)
+    return np.clip(cosine, 0.0, 1.0)
+
+
 def combined_similarity(features: CorpusFeatures, weights: SimilarityWeights) -> np.ndarray:
-    """The weighted mean of the three similarities, [n, n] with a zero diagonal."""
-    wc, we, wd = weights.normalised(features.directions is not None)
+    """The weighted mean of the similarities, [n, n] with a zero diagonal."""
+    wc, we, wd, wl = weights.normalised(features.directions is not None, features.has_logit_effects)
     sim = wc * cooccurrence(features.presence)
     if we:
         sim += we * edge_similarity(features.edge_graphs, features.presence)
     if wd and features.directions is not None:
         sim += wd * direction_similarity(features.directions)
+    if wl and features.logit_effects is not None:
+        sim += wl * logit_effect_similarity(features.logit_effects)
     np.fill_diagonal(sim, 0.0)
     return sim
 

@@ -101,6 +101,15 @@ def intervene(
     return InterventionResult(logits, torch.stack(acts), torch.stack(pre_acts))
 
 
+def answer_token_id(tokenizer, answer: object) -> int | None:
+    """The answer's token id when it is exactly one token, so its probability can be read off the
+    logits; None for an empty or multi-token answer."""
+    if not isinstance(answer, str) or not answer:
+        return None
+    ids = tokenizer.encode(answer, add_special_tokens=False)
+    return int(ids[0]) if len(ids) == 1 else None
+
+
 # ---- supernode interventions: a group of features at once, across prompts -----------------------
 
 FeatureKey = tuple[int, int]  # (layer, index)
@@ -127,10 +136,12 @@ def group_interventions(
     *,
     scale: float = 0.0,
     inject: dict[DonorKey, float] | None = None,
+    strength: float = 1.0,
 ) -> list[Intervention]:
-    """Scale every active instance of `features` in `run` by `scale` (0 removes them), and set
-    each `inject` feature to its donor activation at its position counted from the end, whether
-    or not it is active in this prompt (a swap: remove one group, inject another)."""
+    """Scale every active instance of `features` in `run` by `scale` (0 removes them, -1 inverts
+    them), and set each `inject` feature to `strength` times its donor activation at its position
+    counted from the end, whether or not it is active in this prompt (a swap: remove one group,
+    inject another). A strength above 1 outweighs what features outside the group still carry."""
     interventions = [
         Intervention(layer, pos, index, scale=scale)
         for layer, pos, index in run.activations.nonzero().tolist()
@@ -140,5 +151,5 @@ def group_interventions(
     for (layer, index, offset), value in sorted((inject or {}).items()):
         pos = run.n_pos + offset
         if pos >= 1 and (layer, pos, index) not in taken:  # position 0 holds no features
-            interventions.append(Intervention(layer, pos, index, value=value))
+            interventions.append(Intervention(layer, pos, index, value=value * strength))
     return interventions

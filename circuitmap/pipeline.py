@@ -21,7 +21,15 @@ from torch import nn
 
 from circuitmap import __version__
 from circuitmap.attribution import AttributionGraph, attribute
-from circuitmap.memory import GIB, MemoryEstimate, available_bytes, check, estimate
+from circuitmap.memory import (
+    GIB,
+    MemoryEstimate,
+    available_bytes,
+    bound_cpu_allocator,
+    estimate,
+    fit_compute_batch,
+    release_freed_memory,
+)
 from circuitmap.models import load_model, load_tokenizer, resolve_dtype, tokenize
 from circuitmap.pruning import PruneResult, prune
 from circuitmap.records import (
@@ -127,6 +135,7 @@ class GraphBuilder:
     ) -> None:
         self.settings = settings or GraphSettings()
         check_device(self.settings.device)
+        bound_cpu_allocator()  # RSS follows the tensors held (see circuitmap.memory)
         dtype = resolve_dtype(self.settings.dtype)
         model = model.to(self.settings.device, dtype).eval()
         transcoder = transcoder.to(self.settings.device, dtype)
@@ -170,8 +179,10 @@ class GraphBuilder:
         start = time.perf_counter()
         ids = self.tokenize(prompt)
         self.check_memory(len(ids), n_active_features=0)  # the forward pass and its record
-        run = self.rm.run(ids)
-        self.check_memory(len(ids), n_active_features=int(run.activations.count_nonzero()))
+        run = self.rm.run(ids, last_logits_only=True, lean=True)
+        release_freed_memory()  # the model's per-layer temporaries
+        n_active = int(run.activations.count_nonzero())
+        need = self.check_memory(len(ids), n_active_features=n_active)
         graph = attribute(
             self.rm,
             ids,
@@ -180,8 +191,10 @@ class GraphBuilder:
             batch_size=s.batch_size,
             max_feature_nodes=s.max_feature_nodes,
             run=run,
+            compute_batch_size=need.compute_batch_size,
         )
         del run
+        release_freed_memory()
         pruned = prune(graph, s.node_threshold, s.edge_threshold)
         record = self._record(prompt, graph, pruned)
         seconds = time.perf_counter() - start
@@ -189,26 +202,27 @@ class GraphBuilder:
         return GraphResult(record, graph, pruned, seconds)
 
     def check_memory(self, n_tokens: int, n_active_features: int | None) -> MemoryEstimate:
-        """The graph's memory estimate; raises `MemoryBudgetError` (saying what to change) when
-        it exceeds the settings' limit or, without one, the memory free now."""
+        """The graph's memory estimate, pulling back as many targets at once as fit (at most
+        `batch_size`; fewer leave the graph the same); raises `MemoryBudgetError` (saying what
+        to change) when even one at a time exceeds the settings' limit or, without one, the
+        memory free now."""
         s = self.settings
-        need = estimate(
-            self.rm,
-            n_tokens,
-            batch_size=s.batch_size,
-            max_feature_nodes=s.max_feature_nodes,
-            max_n_logits=s.max_n_logits,
-            n_active_features=n_active_features,
-        )
         limit = s.memory_limit_bytes()
-        check(
-            need,
-            limit,
-            max_feature_nodes=s.max_feature_nodes,
-            dtype=s.dtype,
-            batch_size=s.batch_size,
+
+        def need(compute_batch_size: int) -> MemoryEstimate:
+            return estimate(
+                self.rm,
+                n_tokens,
+                batch_size=s.batch_size,
+                compute_batch_size=compute_batch_size,
+                max_feature_nodes=s.max_feature_nodes,
+                max_n_logits=s.max_n_logits,
+                n_active_features=n_active_features,
+            )
+
+        return fit_compute_batch(
+            need, s.batch_size, limit, max_feature_nodes=s.max_feature_nodes, dtype=s.dtype
         )
-        return need
 
     def _record(self, prompt: str, graph: AttributionGraph, pruned: PruneResult) -> GraphRecord:
         L, n = graph.n_layers, graph.n_pos

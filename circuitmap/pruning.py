@@ -46,10 +46,15 @@ def propagate(
     Square matrices have a row per node. Otherwise row i belongs to node `row_nodes[i]` (a column
     index, or -1 for a node that is no column, like a logit), which is how influence is estimated
     from the rows computed so far."""
+    return _propagate_with(lambda current: current @ a_hat, weights, a_hat.shape[1], row_nodes)
+
+
+def _propagate_with(step, weights, n_cols: int, row_nodes) -> torch.Tensor:
+    """`propagate` with the product by A_hat given as `step` (a vector per row -> per column)."""
     current = weights
-    total = torch.zeros(a_hat.shape[1], dtype=a_hat.dtype, device=a_hat.device)
-    for _ in range(a_hat.shape[1] + 2):
-        current = current @ a_hat
+    total = torch.zeros(n_cols, dtype=weights.dtype, device=weights.device)
+    for _ in range(n_cols + 2):
+        current = step(current)
         if not current.any():
             return total
         total += current
@@ -59,10 +64,31 @@ def propagate(
 
 
 def influence(
-    matrix: torch.Tensor, weights: torch.Tensor, row_nodes: torch.Tensor | None = None
+    matrix: torch.Tensor | list[torch.Tensor],
+    weights: torch.Tensor,
+    row_nodes: torch.Tensor | None = None,
+    chunk_rows: int | None = None,
 ) -> torch.Tensor:
-    """Influence on the logits of every node (see `propagate`) for an unnormalised matrix."""
-    return propagate(normalize(matrix), weights, row_nodes)
+    """Influence on the logits of every node (see `propagate`) for an unnormalised matrix, or
+    its rows given as a list of blocks (concatenated in order). No normalised copy is formed:
+    each step normalises `chunk_rows` rows at a time (default: 16M values; the same values
+    `normalize` gives), so the extra memory is one chunk, not a second matrix."""
+    blocks = [matrix] if isinstance(matrix, torch.Tensor) else matrix
+    chunk_rows = chunk_rows or max(1, (1 << 24) // max(1, blocks[0].shape[1]))
+    pieces = [b[i : i + chunk_rows] for b in blocks for i in range(0, len(b), chunk_rows)]
+    sums = [p.abs().sum(dim=1, keepdim=True).clamp_(min=1e-10) for p in pieces]
+    starts = [0]
+    for p in pieces:
+        starts.append(starts[-1] + len(p))
+
+    def step(current: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(pieces[0].shape[1], dtype=pieces[0].dtype, device=pieces[0].device)
+        for p, s, lo, hi in zip(pieces, sums, starts, starts[1:], strict=False):
+            if current[lo:hi].any():
+                out += current[lo:hi] @ p.abs().div_(s)
+        return out
+
+    return _propagate_with(step, weights, pieces[0].shape[1], row_nodes)
 
 
 def find_threshold(scores: torch.Tensor, fraction: float, chunk: int = 1 << 24) -> torch.Tensor:

@@ -44,7 +44,9 @@ class PromptRun:
     """Everything one forward pass of the real model (and the transcoder) gives for one prompt."""
 
     input_ids: torch.Tensor  # [n]
-    logits: torch.Tensor  # [n, vocab], the real model's (softcapped where the model does)
+    # [n, vocab] the real model's (softcapped where the model does); [1, vocab] (the last
+    # position's) when the run was recorded with `last_logits_only`
+    logits: torch.Tensor
     token_vectors: torch.Tensor  # [n, d], what each token's embedding adds to the residual
     patterns: list[torch.Tensor]  # per layer [H, n, n]
     attention: list[Frozen]  # per layer: attention module input (normalised) and output
@@ -53,6 +55,9 @@ class PromptRun:
     site_out: torch.Tensor  # [L, n, d] true values at the transcoder output site
     activations: torch.Tensor  # [L, n, F] feature activations (position 0 zeroed if asked)
     reconstruction: torch.Tensor  # [L, n, d] transcoder reconstruction at the output site
+    # Frozen norm scales [n, 1] by module, recorded instead of `norms` by a lean run (attention
+    # and norms are then empty: see `ReplacementModel.run`).
+    scales: dict[nn.Module, torch.Tensor] = field(default_factory=dict)
     errors: torch.Tensor = field(init=False)  # [L, n, d] site_out - reconstruction
 
     def __post_init__(self) -> None:
@@ -64,7 +69,21 @@ class PromptRun:
 
     def scale(self, spec: NormSpec, module: nn.Module) -> torch.Tensor:
         """The frozen denominator [n, 1] of a normalisation module on this prompt."""
+        if module in self.scales:
+            return self.scales[module]
         return spec.scale(self.norms[module].inp[0])
+
+    @property
+    def lean(self) -> bool:
+        """Recorded for attribution only (scales, no frozen inputs and outputs)."""
+        return not self.norms
+
+    def require_frozen(self) -> None:
+        if self.lean:
+            raise ValueError(
+                "this run was recorded lean (for attribution only): record it with "
+                "ReplacementModel.run(input_ids) to freeze or intervene on it"
+            )
 
 
 class ReplacementModel:
@@ -94,8 +113,19 @@ class ReplacementModel:
 
     # ---- one real forward pass ------------------------------------------------------------------
     @torch.no_grad()
-    def run(self, input_ids: torch.Tensor) -> PromptRun:
-        """Run the real model on `input_ids` [n] and record what the method freezes."""
+    def run(
+        self, input_ids: torch.Tensor, *, last_logits_only: bool = False, lean: bool = False
+    ) -> PromptRun:
+        """Run the real model on `input_ids` [n] and record what the method freezes.
+
+        `last_logits_only` keeps the last position's logits only (all attribution needs): the
+        unembedding then runs on one position instead of n, which at a 256k vocabulary and
+        2,048 tokens saves gigabytes (the logits and the softcap's temporaries). `lean` records
+        what attribution reads and nothing more: the norms' frozen scales `[n, 1]` instead of
+        their inputs and outputs, the attention patterns without the attention modules' inputs
+        and outputs, and the sites written straight into `[L, n, d]` tensors; such a run cannot
+        be intervened on (`freeze_norms` and `freeze_attention` refuse it), and `attribute`
+        consumes it (it releases the activations, sites and errors once read)."""
         a = self.adapter
         n = int(input_ids.shape[0])
         if n > a.n_ctx:
@@ -107,20 +137,55 @@ class ReplacementModel:
 
         norm_modules = [m for layer in range(a.n_layers) for m in a.norms(layer).values()]
         norm_modules.append(a.final_norm)
+        layers = range(a.n_layers)
+        scales: dict[nn.Module, torch.Tensor] = {}
+        site_in: torch.Tensor | None = None
+        site_out: torch.Tensor | None = None
+
+        def lean_site(layer: int, x: torch.Tensor, out: torch.Tensor | None) -> None:
+            nonlocal site_in, site_out
+            value = self._site_value(layer, x) if out is None else out[0]
+            if site_in is None:
+                site_in = value.new_empty(a.n_layers, *value.shape)
+                site_out = torch.empty_like(site_in)
+            (site_in if out is None else site_out)[layer] = value
+
         with Hooks() as hooks:
             hooks.post(a.embed, store("embed"))
             for module in norm_modules:
-                hooks.post(module, store(module))
-            for i in range(a.n_layers):
-                hooks.post(a.attn(i), store(("attn", i)))
+                if lean:
+                    spec = a.norm_spec(module)
+                    hooks.post(
+                        module,
+                        lambda x, out, m=module, s=spec: scales.__setitem__(m, s.scale(x[0])),
+                    )
+                else:
+                    hooks.post(module, store(module))
+            for i in layers:
                 site = a.input_site_module(i, self.input_site)
-                hooks.pre(site, partial(store(("in", i)), out=None))
-                hooks.post(a.output_site_module(i, self.output_site), store(("out", i)))
-            logits = self.model(input_ids[None].to(a.device)).logits[0]
-        layers = range(a.n_layers)
-        attention = [seen[("attn", i)] for i in layers]
-        site_in = torch.stack([self._site_value(i, seen[("in", i)][0]) for i in layers])
-        site_out = torch.stack([seen[("out", i)][1][0] for i in layers])
+                out_site = a.output_site_module(i, self.output_site)
+                if lean:
+                    hooks.post(
+                        a.attn(i), lambda x, out, i=i: seen.__setitem__(("attn", i), out[1][0])
+                    )
+                    hooks.pre(site, partial(lean_site, i, out=None))
+                    hooks.post(out_site, partial(lean_site, i))
+                else:
+                    hooks.post(a.attn(i), store(("attn", i)))
+                    hooks.pre(site, partial(store(("in", i)), out=None))
+                    hooks.post(out_site, store(("out", i)))
+            keep = {"logits_to_keep": 1} if last_logits_only else {}
+            logits = self.model(input_ids[None].to(a.device), **keep).logits[0]
+        if lean:
+            patterns = [seen.pop(("attn", i)) for i in layers]
+            attention, norms = [], {}
+        else:
+            attention = [seen[("attn", i)] for i in layers]
+            patterns = [out[1][0] for _, out in attention]
+            attention = [Frozen(x, out[0]) for x, out in attention]
+            norms = {m: Frozen(*seen[m]) for m in norm_modules}
+            site_in = torch.stack([self._site_value(i, seen[("in", i)][0]) for i in layers])
+            site_out = torch.stack([seen[("out", i)][1][0] for i in layers])
         acts = self._encode(site_in)
         tc = self.transcoder
         recon = tc.decode(acts, site_in.to(tc.dtype) if tc.W_skip is not None else None)
@@ -128,13 +193,14 @@ class ReplacementModel:
             input_ids=input_ids.cpu(),
             logits=logits,
             token_vectors=seen["embed"][1][0],
-            patterns=[out[1][0] for _, out in attention],
-            attention=[Frozen(x, out[0]) for x, out in attention],
-            norms={m: Frozen(*seen[m]) for m in norm_modules},
+            patterns=patterns,
+            attention=attention,
+            norms=norms,
             site_in=site_in,
             site_out=site_out,
             activations=acts,
             reconstruction=recon.to(site_out.dtype),
+            scales=scales,
         )
 
     def _site_value(
@@ -184,6 +250,7 @@ class ReplacementModel:
     # ---- frozen modules --------------------------------------------------------------------------
     def freeze_norms(self, hooks: Hooks, run: PromptRun) -> None:
         """Hold every normalisation scale at its clean value (final norm included)."""
+        run.require_frozen()
         for module, frozen in run.norms.items():
             spec = self.adapter.norm_spec(module)
             scale = spec.scale(frozen.inp)
@@ -195,6 +262,7 @@ class ReplacementModel:
 
     def freeze_attention(self, hooks: Hooks, run: PromptRun) -> None:
         """Hold every attention pattern at its clean value."""
+        run.require_frozen()
         for layer in range(self.adapter.n_layers):
             w_v, w_o = self.adapter.ov_weights(layer)
             frozen, pattern = run.attention[layer], run.patterns[layer]

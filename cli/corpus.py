@@ -52,6 +52,9 @@ def suggest(
         bool, typer.Option(help="Use decoder similarity (needs the transcoder).")
     ] = True,
     resolution: Annotated[float, typer.Option(help="Louvain resolution (larger: smaller).")] = 1.0,
+    min_similarity: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Weaker pairs of features are never joined.")
+    ] = 0.5,
     accept: Annotated[
         list[int] | None, typer.Option(help="Save the suggestion with this index (repeat).")
     ] = None,
@@ -81,7 +84,9 @@ def suggest(
             from circuitmap.transcoders import load_transcoder
 
             transcoder, note = load_transcoder(path), f"decoder similarity from {path}"
-        settings = GroupingSettings(resolution=resolution)
+        if inputs.corpus.has_logit_effects:
+            note += ", logit effects from the catalogue"
+        settings = GroupingSettings(resolution=resolution, min_similarity=min_similarity)
         suggestions = suggest_supernodes(inputs, settings, transcoder)
         print_frame(
             suggestion_frame(suggestions),
@@ -135,15 +140,27 @@ def validate(
     swap_with: Annotated[
         str | None, typer.Option(help="Swap it for this supernode's features.")
     ] = None,
+    strength: Annotated[
+        float,
+        typer.Option(help="Swap: inject the other's features at this multiple of the donor mean."),
+    ] = 1.0,
+    remove_scale: Annotated[
+        float, typer.Option(help="Swap: multiply the supernode's own features by this (0 removes).")
+    ] = 0.0,
     model: Annotated[str | None, typer.Option(help="Model (default: the graphs').")] = None,
     transcoders: Annotated[
         str | None, typer.Option(help="Transcoder directory (default: the graphs').")
     ] = None,
     max_donors: Annotated[int, typer.Option(min=1, help="Donor prompts of a swap.")] = 8,
     batch_size: Annotated[int, typer.Option(min=1, help="Prompts stored per transaction.")] = 32,
+    threads: Annotated[
+        int, typer.Option(min=1, help="torch threads (more only pays for large models).")
+    ] = 1,
     fmt: Format = OutputFormat.table,
 ) -> None:
     """Intervene on a supernode in every prompt of a tag; store and summarise the outcomes."""
+    import torch
+
     from circuitmap.pipeline import GraphBuilder
     from ingest.validation import run_validation
     from queries.corpus import validation_inputs, validation_results
@@ -151,7 +168,11 @@ def validate(
     if (scale is None) == (swap_with is None):
         raise typer.BadParameter("give exactly one of --scale and --swap-with")
     with connected() as handle:
-        inputs = validation_inputs(handle, supernode, tag, scale, swap_with, max_donors)
+        inputs = validation_inputs(
+            handle, supernode, tag, scale, swap_with, max_donors,
+            strength=strength, remove_scale=remove_scale,
+        )  # fmt: skip
+        torch.set_num_threads(threads)
         model_path, tc_path = model or inputs.model_path, transcoders or inputs.tc_path
         try:
             builder = GraphBuilder.from_paths(model_path, tc_path)

@@ -26,6 +26,9 @@ CONSTRAINTS = (
     ("aggregate_lock_name", "AggregateLock", "n.name"),
     ("saved_query_name", "SavedQuery", "n.name"),
     ("supernode_name", "Supernode", "n.name"),
+    ("validation_uid", "Validation", "n.uid"),
+    ("validation_result_uid", "ValidationResult", "n.uid"),
+    ("intervention_run_uid", "InterventionRun", "n.uid"),
     ("schema_info_name", "SchemaInfo", "n.name"),
 )
 
@@ -40,6 +43,7 @@ RANGE_INDEXES = (
     ("graph_prompt_uid", "Graph", "prompt_uid"),
     ("feature_transcoder_uid", "Feature", "transcoder_uid"),
     ("prompt_tags", "Prompt", "tags"),
+    ("intervention_run_graph", "InterventionRun", "graph_uid"),  # a graph's run history
 )
 
 TEXT_INDEXES = (("feature_label", "Feature", "label"),)

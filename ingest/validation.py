@@ -1,19 +1,20 @@
 """Validate a supernode by intervening on it in every prompt of a tag, and store what happened.
 
 A run either scales the supernode's features (`scale`, -1 inhibits, 0 removes) or swaps it for
-another supernode: its features are removed and the other's are injected at their mean activation
-over donor prompts (prompts of the tag where the other's features are active), at the same
-positions counted from the prompt's end, whether or not they are active in the prompt itself
-(`circuitmap.interventions.group_interventions`).
+another supernode: its features are scaled by `remove_scale` (0: removed) and the other's are
+injected at `strength` times their mean activation over donor prompts (prompts of the tag where
+the other's features are active), at the same positions counted from the prompt's end, whether or
+not they are active in the prompt itself (`circuitmap.interventions.group_interventions`).
 
 Stored shape (docs/schema.md):
-`(:Validation {uid, supernode, kind, scale, other, tag, members, other_members, expected,
-model_uid, transcoder_uid, created_at})-[:VALIDATES]->(:Supernode)`, `-[:SWAPS_WITH]->(:Supernode)`
-for a swap, and one `(:ValidationResult {uid, graph_uid, prompt, answer, tags, present, p_before,
-p_after, top_before, top_after, changed, success})` per prompt, `(v)-[:HAS_RESULT]->(r)` and
-`(r)-[:ON_GRAPH]->(:Graph)`. The run's uid hashes everything that decides its outcome (the
-supernodes' members included), so re-running finds the results already stored and computes only
-the prompts missing: resumable, and a second complete run adds nothing.
+`(:Validation {uid, supernode, kind, scale, other, strength, remove_scale, tag, members,
+other_members, expected, model_uid, transcoder_uid, created_at})-[:VALIDATES]->(:Supernode)`,
+`-[:SWAPS_WITH]->(:Supernode)` for a swap, and one `(:ValidationResult {uid, graph_uid, prompt,
+answer, tags, present, p_before, p_after, top_before, top_after, changed, success})` per prompt,
+`(v)-[:HAS_RESULT]->(r)` and `(r)-[:ON_GRAPH]->(:Graph)`. The run's uid hashes everything that
+decides its outcome (the supernodes' members, strength and remove_scale included), so re-running
+finds the results already stored and computes only the prompts missing: resumable, and a second
+complete run adds nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 
 from circuitmap.interventions import (
     FeatureKey,
+    answer_token_id,
     donor_activations,
     group_interventions,
     intervene,
@@ -37,6 +39,8 @@ from db.connection import Neo4jHandle
 
 # A swap names the other supernode's answer when at least this share of its donors agree on one.
 EXPECTED_ANSWER_SHARE = 0.5
+# A swap's defaults (strength, remove_scale): inject the donors' mean, remove the supernode.
+SWAP_DEFAULTS = (1.0, 0.0)
 
 MERGE_RUN = """
 MERGE (v:Validation {uid: $uid})
@@ -88,7 +92,8 @@ class ValidationPrompt:
 
 @dataclass(frozen=True)
 class ValidationSpec:
-    """One validation run: `scale` the supernode, or swap it with `other` (donors given)."""
+    """One validation run: `scale` the supernode, or swap it with `other` (donors given): its
+    features scaled by `remove_scale`, the other's injected at `strength` x their donor means."""
 
     supernode: GroupFeatures
     tag: str
@@ -97,10 +102,17 @@ class ValidationSpec:
     scale: float | None = None
     other: GroupFeatures | None = None
     donors: tuple[ValidationPrompt, ...] = ()
+    strength: float = 1.0
+    remove_scale: float = 0.0
 
     def __post_init__(self) -> None:
         if (self.scale is None) == (self.other is None):
             raise ValueError("a validation takes exactly one of --scale and --swap-with")
+        swap_options = (self.strength, self.remove_scale) != SWAP_DEFAULTS
+        if self.other is None and swap_options:
+            raise ValueError("--strength and --remove-scale apply to a swap (--swap-with) only")
+        if not self.strength > 0:
+            raise ValueError(f"the injection strength must be positive, not {self.strength}")
         if self.other is not None and not self.donors:
             raise ValueError(
                 f"no prompt of tag {self.tag!r} has a feature of {self.other.name!r} active: "
@@ -133,6 +145,9 @@ class ValidationSpec:
             "other_members": sorted(self.other.uids) if self.other else None,
             "donors": sorted(d.graph_uid for d in self.donors),
         }
+        # hashed only when set, so runs stored before these options existed keep their uid
+        if (self.strength, self.remove_scale) != SWAP_DEFAULTS:
+            decided_by.update(strength=self.strength, remove_scale=self.remove_scale)
         text = json.dumps(decided_by, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -142,6 +157,8 @@ class ValidationSpec:
             "kind": self.kind,
             "scale": self.scale,
             "other": self.other.name if self.other else None,
+            "strength": self.strength if self.other else None,
+            "remove_scale": self.remove_scale if self.other else None,
             "tag": self.tag,
             "members": list(self.supernode.uids),
             "other_members": list(self.other.uids) if self.other else [],
@@ -195,13 +212,15 @@ class SupernodeIntervention:
     def outcome(self, prompt: ValidationPrompt) -> PromptOutcome:
         builder, spec = self.builder, self.spec
         run = builder.rm.run(builder.tokenize(prompt.prompt))
-        scale = 0.0 if spec.scale is None else spec.scale
-        interventions = group_interventions(run, self.features, scale=scale, inject=self.inject)
+        scale = spec.remove_scale if spec.scale is None else spec.scale
+        interventions = group_interventions(
+            run, self.features, scale=scale, inject=self.inject, strength=spec.strength
+        )
         present = any(iv.scale is not None for iv in interventions)
         before = run.logits[-1]
         after = intervene(builder.rm, run, interventions).logits[-1] if interventions else before
         top_before, top_after = self._text(before), self._text(after)
-        answer_id = self._token_id(prompt.answer)
+        answer_id = answer_token_id(self.builder.tokenizer, prompt.answer)
         p_before = p_after = None
         if answer_id is not None:
             p_before = float(torch.softmax(before.float(), -1)[answer_id])
@@ -218,12 +237,6 @@ class SupernodeIntervention:
 
     def _text(self, logits: torch.Tensor) -> str:
         return self.builder.tokenizer.decode([int(logits.argmax())]).strip()
-
-    def _token_id(self, answer: str | None) -> int | None:
-        if not answer:
-            return None
-        ids = self.builder.tokenizer.encode(answer, add_special_tokens=False)
-        return int(ids[0]) if len(ids) == 1 else None
 
 
 def run_validation(

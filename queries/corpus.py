@@ -3,8 +3,8 @@ supernode, the inputs of a validation run and its stored results.
 
 Answer-path features come from the library query `answer_path_features` (run by name, so however
 per-graph edges are stored this module reads none itself); which graphs a feature is active in
-from the per-graph nodes' `feature_uid`; corpus edges from `AGG_ATTR`. The Cypher is in
-`queries/corpus/*.cypher`.
+from the per-graph nodes' `feature_uid`; corpus edges from `AGG_ATTR`; logit effects from the
+features' catalogue cards. The Cypher is in `queries/corpus/*.cypher`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from circuitmap.grouping import (
     group_features,
 )
 from db.connection import Neo4jHandle
+from ingest.aggregate import PAIR_KEY_BASE
 from ingest.validation import GroupFeatures, ValidationPrompt, ValidationSpec
 from queries.runner import run_query
 
@@ -126,18 +127,57 @@ def suggestion_inputs(
         features = features.merge(cards[["feature_uid", "layer", "index", "label"]], how="left")
     else:
         features = pd.DataFrame(columns=["feature_uid", "layer", "index", "label", "n_graphs"])
+        cards = pd.DataFrame(columns=["feature_uid", *LOGIT_EFFECT_COLUMNS])
     column = {uid: i for i, uid in enumerate(uids)}
     row = {g: i for i, g in enumerate(graphs["graph_uid"])}
     presence = np.zeros((len(graphs), len(uids)), dtype=bool)
     graph_uids = graphs["graph_uid"].tolist()
     for rec in handle.read(cypher("feature_graphs"), {"uids": uids, "graphs": graph_uids}):
         presence[[row[g] for g in rec["graphs"]], column[rec["feature_uid"]]] = True
-    edge_graphs = np.zeros((len(uids), len(uids)), dtype=np.float32)
-    for rec in handle.read(cypher("feature_pairs"), {"uids": uids}):
-        edge_graphs[column[rec["source"]], column[rec["target"]]] = rec["n_graphs"]
+    edge_graphs = corpus_edge_graphs(handle, uids)
     labels = [str(label or "") for label in features["label"]]
-    corpus = CorpusFeatures(uids, labels, presence, edge_graphs)
+    effects = logit_effects(cards.set_index("feature_uid").reindex(uids))
+    corpus = CorpusFeatures(uids, labels, presence, edge_graphs, logit_effects=effects)
     return SuggestionInputs(tag, graphs, features.reset_index(drop=True), corpus)
+
+
+LOGIT_EFFECT_COLUMNS = ["top_logits", "top_logit_effects", "bottom_logits", "bottom_logit_effects"]
+
+
+def logit_effects(cards: pd.DataFrame) -> list[dict[str, float]]:
+    """Per card row, token -> direct logit effect from the catalogue's top and bottom effects
+    (empty where the feature has none)."""
+    out = []
+    for row in cards.reindex(columns=LOGIT_EFFECT_COLUMNS).itertuples(index=False):
+        found: dict[str, float] = {}
+        for tokens, values in ((row[0], row[1]), (row[2], row[3])):
+            if isinstance(tokens, list) and isinstance(values, list):
+                found.update(zip(tokens, map(float, values), strict=False))
+        out.append(found)
+    return out
+
+
+def corpus_edge_graphs(handle: Neo4jHandle, uids: list[str]) -> np.ndarray:
+    """[n, n] graphs joining feature i to feature j by an edge (`AGG_ATTR` n_graphs), read as
+    one list of pair keys per feature and matched to the set by catalogue number in numpy."""
+    rows = handle.read(cypher("feature_edge_lists"), {"uids": uids})
+    edge_graphs = np.zeros((len(uids), len(uids)), dtype=np.float32)
+    numbered = [r for r in rows if r["number"] is not None]
+    if not numbered:
+        return edge_graphs
+    column = {uid: i for i, uid in enumerate(uids)}
+    numbers = np.array([r["number"] for r in numbered], dtype=np.int64)
+    column_of = np.full(int(numbers.max()) + 1, -1, dtype=np.int64)
+    column_of[numbers] = [column[r["feature_uid"]] for r in numbered]
+    for rec in numbered:
+        pairs = np.asarray(rec["pairs"], dtype=np.int64)
+        target = pairs % PAIR_KEY_BASE
+        inside = target < len(column_of)
+        cols = column_of[target[inside]]
+        kept = cols >= 0
+        counts = np.asarray(rec["n_graphs"], dtype=np.float32)[inside][kept]
+        edge_graphs[column[rec["feature_uid"]], cols[kept]] = counts
+    return edge_graphs
 
 
 @dataclass
@@ -368,10 +408,13 @@ def validation_inputs(
     scale: float | None = None,
     other: str | None = None,
     max_donors: int = 8,
+    *,
+    strength: float = 1.0,
+    remove_scale: float = 0.0,
 ) -> ValidationInputs:
     """The spec and prompts of a validation run: every complete graph of the tag (one model and
     transcoder), and for a swap the donors, the tag's prompts where most of `other`'s features
-    are active."""
+    are active (`strength` and `remove_scale`: see `ValidationSpec`)."""
     graphs = tagged_graphs(handle, tag)
     if graphs.empty:
         raise LookupError(f"no complete graphs of prompts tagged {tag!r}")
@@ -397,7 +440,9 @@ def validation_inputs(
         by_graph = {p.graph_uid: p for p in prompts}
         ranked = sorted(counts, key=lambda g: (-counts[g], g))[:max_donors]
         donors = tuple(by_graph[g] for g in ranked)
-    spec = ValidationSpec(group, tag, model_uid, transcoder_uid, scale, swap, donors)
+    spec = ValidationSpec(
+        group, tag, model_uid, transcoder_uid, scale, swap, donors, strength, remove_scale
+    )
     metadata = graphs["metadata"].iloc[0]
     model_path = metadata.get("model_path") or model_uid
     tc_path = metadata.get("transcoder_path") or transcoder_uid

@@ -3,6 +3,7 @@ dashboard benchmark (bench/dashboard.py)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -28,6 +29,8 @@ IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
 GRAPH = ".cm-gv"  # the graph view component's root (inside its shadow root: locators pierce it)
 NODE = ".cm-node"
+PINNED = ".cm-pv"  # the pinned subgraph's root (the component's second instance)
+PINNED_NODE = ".cm-pnode"
 # The component's root element from page JavaScript (document.querySelector does not enter
 # shadow roots).
 FIND_VIEW = """() => {
@@ -88,6 +91,25 @@ BOXES = """() => {
       .map(el => [el.textContent, ...box(el)]),
   };
 }""".replace("(FIND)", "(" + FIND_VIEW + ")")
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's Chromium, headless, driven by Playwright (a test skips without it, or fails on
+    CI, where it must be installed)."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        message = "Debian's chromium is not installed (`make venv` installs it)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 def free_port() -> int:
@@ -186,6 +208,29 @@ def click_node(page, node_id: str, modifiers: list[str] | None = None) -> tuple[
 
     seconds = timed(page, attribute, expected, act)
     return page.evaluate(DRAWN)["selected"], seconds
+
+
+def drag_mouse(page, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
+    """Press the left button at `start`, move to `end` in `steps`, release."""
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=steps)
+    page.mouse.up()
+
+
+def pinned_nodes(page) -> dict[str, dict]:
+    """The pinned subgraph's drawn nodes by id: label and transform (its position)."""
+    rows = page.locator(PINNED_NODE).evaluate_all(
+        """els => els.map(g => [g.dataset.id, g.querySelector('text').textContent,
+                                g.getAttribute('transform')])"""
+    )
+    return {i: {"label": label, "transform": transform} for i, label, transform in rows}
+
+
+def translation(transform: str) -> tuple[float, float]:
+    """(x, y) of an SVG "translate(x,y)" attribute."""
+    x, y = transform.removeprefix("translate(").rstrip(")").split(",")
+    return float(x), float(y)
 
 
 def wait_url(page, fragment: str, timeout_ms: int = 30_000) -> None:

@@ -1,17 +1,18 @@
 """The graph view in a real browser: Playwright drives Debian's Chromium (headless) against
 `circuitmap dashboard` over the small synthetic corpus (tests/app_fixtures.py), and checks what the
 client-side graph component draws: the hover card, a selection with its edges, pins with their
-labels, a group made with the G key, the threshold and error filters, and a layout without
-overlaps that fits above the fold at 1280x800. Saves screenshots to tests/artifacts/."""
+labels, a group made with the G key, box-select, the pinned subgraph and dragging its nodes, the
+threshold and error filters, a layout without overlaps that fits above the fold at 1280x800, and
+that a rerun does not send the graph again. Saves screenshots to tests/artifacts/."""
 
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 import pytest
 
+from app.component.graphview import BUILT_JS
 from circuitmap.synthetic import SyntheticConfig, synthetic_graph
 from db.connection import Neo4jHandle, database_name
 from ingest.corpus import PromptRecord
@@ -19,15 +20,19 @@ from ingest.writer import GraphWriter
 from tests.app_fixtures import AKRON_TEXT, SUM_UID, wipe, write_small_corpus
 from tests.browser import (
     BOXES,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DRAWN,
+    FIND_VIEW,
     GRAPH,
     IDLE,
+    PINNED,
+    chromium,
     click_node,
     dashboard_server,
+    drag_mouse,
     hover_node,
     open_graph_page,
+    pinned_nodes,
+    translation,
     wait_url,
 )
 
@@ -41,17 +46,8 @@ LONG_TEXT = (
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        message = "Debian's chromium is not installed (`make venv` installs it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +144,96 @@ def test_pins_carry_labels_and_the_g_key_groups_them(page, dashboard):
     assert colours.first.evaluate("el => getComputedStyle(el).fill") == "rgb(230, 85, 13)"
     wait_url(page, '"group 1"')  # the group reached the URL: the Python panes see it
     page.wait_for_selector("text=Save to database", timeout=30_000)
+
+
+def test_a_box_dragged_over_empty_space_pins_the_nodes_inside(page, dashboard):
+    url, corpus = dashboard
+    record = corpus.records[AKRON]
+    open_graph_page(page, url, corpus.graphs[AKRON])
+    tokens = {n.node_id for n in record.nodes if n.kind == "token"}
+    boxes = page.evaluate(BOXES)
+    token_boxes = [b[1:] for b in boxes["nodes"] if b[0] in tokens]
+    top = min(y for _, y, _, _ in token_boxes) - 4
+    bottom = max(y + h for _, y, _, h in token_boxes) + 4
+    right = max(x + w for x, _, w, _ in token_boxes) + 4
+    left = boxes["svg"][0] + 46  # the plot's left edge, left of the first column's nodes
+    inside = {
+        node
+        for node, x, y, w, h in boxes["nodes"]
+        if left <= x + w / 2 <= right and top <= y + h / 2 <= bottom
+    }
+    assert inside == tokens  # the box holds the embedding row, nothing else
+    drag_mouse(page, (left, top), (right, bottom))
+    page.wait_for_function(
+        "(n) => (" + FIND_VIEW + ")().dataset.pinned.split(',').filter(Boolean).length === n",
+        arg=len(tokens),
+    )
+    assert set(page.evaluate(DRAWN)["pinned"]) == tokens
+    assert page.evaluate(DRAWN)["selected"] == ""  # a box does not select
+    drawn = pinned_nodes(page)  # the pinned subgraph shows them at once, labelled
+    assert set(drawn) == tokens
+    token_of = {n.node_id: n.token for n in record.nodes}
+    assert all(token_of[i] in d["label"] for i, d in drawn.items()), drawn
+    wait_url(page, "pin=")  # and the pins reach the URL
+
+
+def test_pinned_subgraph_nodes_drag_and_their_edges_follow(page, dashboard):
+    url, corpus = dashboard
+    record = corpus.records[AKRON]
+    open_graph_page(page, url, corpus.graphs[AKRON])
+    hub = _hub(record)
+    i = [n.node_id for n in record.nodes].index(hub)
+    source = record.nodes[int(record.edge_source[record.edge_target == i][0])].node_id
+    for node in (hub, source):
+        click_node(page, node, modifiers=["Shift"])
+    drawn = pinned_nodes(page)  # the panel drew the chart's pins (no round trip)
+    assert set(drawn) == {hub, source}
+    panel = page.locator(PINNED)
+    assert panel.get_attribute("data-edges") == "1"  # the edge between the two pins
+    edge = page.locator(f"{PINNED} .cm-edge")
+    before_edge = edge.get_attribute("d")
+    x0, y0 = translation(drawn[hub]["transform"])
+    node = page.locator(f'{PINNED} .cm-pnode[data-id="{hub}"] path')
+    node.scroll_into_view_if_needed()  # the panel is under the chart, below the fold
+    box = node.bounding_box()
+    start = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    drag_mouse(page, start, (start[0] + 60, start[1] + 45))
+    x1, y1 = translation(pinned_nodes(page)[hub]["transform"])
+    assert abs(x1 - x0 - 60) < 2 and abs(y1 - y0 - 45) < 2  # the node follows the mouse
+    assert edge.get_attribute("d") != before_edge  # and its edge with it
+    assert translation(pinned_nodes(page)[source]["transform"]) == translation(
+        drawn[source]["transform"]
+    )
+    assert page.evaluate(DRAWN)["selected"] == ""  # a drag is not a click
+    # a click (no drag) on a pinned node selects it in the chart
+    page.locator(f'{PINNED} .cm-pnode[data-id="{source}"] path').click()
+    assert page.evaluate(DRAWN)["selected"] == source
+    # a moved node keeps its place when the view redraws (a new pin)
+    other = next(n.node_id for n in record.nodes if n.kind == "token")
+    click_node(page, other, modifiers=["Shift"])
+    assert translation(pinned_nodes(page)[hub]["transform"]) == (x1, y1)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "pinned_subgraph.png"), full_page=True)
+
+
+def test_a_rerun_does_not_send_the_graph_again(page, dashboard):
+    url, corpus = dashboard
+    record = corpus.records[AKRON]
+    frames: list[int] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(len(f))))
+    open_graph_page(page, url, corpus.graphs[AKRON])
+    page.wait_for_selector(IDLE)
+    chart = max(frames)  # the chart's graph, edges and catalogue cards
+    loaded = len(frames)
+    hub = _hub(record)
+    click_node(page, hub)
+    wait_url(page, f"sel={hub}")  # a rerun: the selection's side pane is drawn
+    page.locator("h4").first.wait_for(timeout=30_000)
+    after = frames[loaded:]
+    # the pinned subgraph's instance comes again (it carries the new state, and the component's
+    # JavaScript), the chart's graph does not
+    script = BUILT_JS.stat().st_size
+    assert chart > script + 20_000 and after and max(after) < script + 10_000, (chart, after)
 
 
 def test_threshold_and_hide_errors_filter_the_drawing_in_the_page(page, dashboard):

@@ -1,12 +1,14 @@
 """The dashboard's graph view as pure functions: layout, pruning control, edges, URL state. On a
 synthetic graph of 200 features: the demo's graphs (18 to 60 nodes) have no crowded cells and
-too few nodes to prune by a node budget."""
+too few nodes to prune by a node budget. And, on a real Neo4j, that a warm page load reads
+nothing again and sends the chart the same message whatever the view state."""
 
 import html
 
 import numpy as np
 import pytest
 
+from app.data import graphs
 from app.graphview.collapse import collapse
 from app.graphview.connections import connections, with_shares
 from app.graphview.figure import NODES_TRACE_NAME, SELECTED_COLOR, ViewMarks, graph_figure
@@ -14,7 +16,9 @@ from app.graphview.frames import among, record_frames
 from app.graphview.layout import band_of, layout
 from app.graphview.prune import prune_by_influence, threshold_for
 from app.graphview.state import GraphViewState
+from app.ui import graph_panel
 from circuitmap.synthetic import SyntheticConfig, synthetic_graph
+from tests.app_fixtures import clear_app_caches, component_data, open_page, wipe, write_small_corpus
 
 PROMPT = "the capital of the state containing dallas is"
 
@@ -124,3 +128,38 @@ def test_among_is_isin(frames):
     assert (among(edges["source"], some) == edges["source"].isin(some).to_numpy()).all()
     assert among(edges["source"], some).sum() > 0
     assert not among(edges["source"], []).any()
+
+
+@pytest.fixture(scope="module")
+def small_corpus(neo4j_driver):
+    wipe(neo4j_driver)
+    yield write_small_corpus(neo4j_driver)
+    wipe(neo4j_driver)
+
+
+def test_a_warm_load_reads_nothing_again_and_the_chart_message_ignores_the_state(
+    small_corpus, monkeypatch
+):
+    clear_app_caches()
+    reads = {"edges": 0, "cards": 0}
+
+    def counted(name, read):
+        def wrapper(*args, **kwargs):
+            reads[name] += 1
+            return read(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(graphs, "read_edges", counted("edges", graphs.read_edges))
+    monkeypatch.setattr(
+        graph_panel, "catalogue_cards", counted("cards", graph_panel.catalogue_cards)
+    )
+    uid = small_corpus.graphs["two_hop:akron"]
+    node = small_corpus.records["two_hop:akron"].nodes[-1].node_id
+    first = open_page("views/graph.py", graph=uid)
+    again = open_page("views/graph.py", graph=uid, sel=node, pin=node)  # another session
+    assert not first.exception and not again.exception
+    assert reads == {"edges": 1, "cards": 1}  # the graph and its cards were read once
+    # the chart's message is the same (the browser's copy is reused); the state travels apart
+    assert component_data(first) == component_data(again)
+    assert component_data(again, "gv_pinned")["state"]["pinned"] == [node]

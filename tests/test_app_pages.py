@@ -85,7 +85,8 @@ def test_graph_view_header_logits_and_empty_side_pane(corpus):
     shown = texts(at)
     assert corpus.prompt(AKRON).text in shown
     assert "replacement score" in shown and "completeness score" in shown
-    assert len(at.get("bidi_component")) == 1  # the client-side graph view
+    # the client-side graph view: the chart and the pinned subgraph
+    assert [c.key for c in at.get("bidi_component")] == ["gv_chart", "gv_pinned"]
     logits = table(at, "token", "probability")
     assert logits["token"].iloc[0] == corpus.prompt(AKRON).answer == "columbus"
     assert logits["probability"].is_monotonic_decreasing
@@ -126,7 +127,7 @@ def test_pins_groups_and_threshold_live_in_the_url(corpus):
     at.button(key="gv_pin_toggle").click().run()
     state = _state(at)
     assert len(state.pinned) == 2 and hub in state.pinned
-    assert len(at.get("plotly_chart")) == 1  # the pinned subgraph is drawn
+    assert component_data(at, "gv_pinned")["state"]["pinned"] == state.pinned  # the subgraph
     at.multiselect(key="gv_group_members").set_value(state.pinned)
     at.text_input(key="gv_group_name").set_value("Ohio pair")
     next(b for b in at.button if b.label == "Group").click().run()
@@ -138,7 +139,7 @@ def test_pins_groups_and_threshold_live_in_the_url(corpus):
     state.threshold = 0.8
     reopened = open_page("views/graph.py", **state.to_params())
     ok(reopened)
-    sent = component_data(reopened)["state"]
+    sent = component_data(reopened, "gv_pinned")["state"]
     assert sent["threshold"] == 0.8 and sent["groups"] == {"Ohio pair": state.pinned}
     assert "Ohio pair" in texts(reopened)
 

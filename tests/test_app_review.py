@@ -420,7 +420,7 @@ def test_the_graph_view_gets_the_graph_its_catalogue_cards_and_the_url_state(cor
     at = open_page("views/graph.py", **state.to_params())
     ok(at)
     data = component_data(at)
-    assert data["state"] == {
+    assert component_data(at, "gv_pinned")["state"] == {
         "selected": feats[0],
         "pinned": feats[:2],
         "groups": {"pair": feats[:2]},
@@ -429,9 +429,12 @@ def test_the_graph_view_gets_the_graph_its_catalogue_cards_and_the_url_state(cor
     assert data["nodes"]["id"] == [n.node_id for n in record.nodes] or sorted(
         data["nodes"]["id"]
     ) == sorted(n.node_id for n in record.nodes)
-    sources = np.frombuffer(base64.b64decode(data["edges"]["source"]), np.int32)
-    shares = np.frombuffer(base64.b64decode(data["edges"]["share"]), np.float32)
-    assert len(sources) == len(record.edge_weight) and ((shares >= 0) & (shares <= 1)).all()
+    assert "state" not in data  # the chart's message stays the same when the state changes
+    index_type = np.uint16 if data["edges"]["index_bytes"] == 2 else np.int32
+    sources = np.frombuffer(base64.b64decode(data["edges"]["source"]), index_type)
+    weights = np.frombuffer(base64.b64decode(data["edges"]["weight"]), np.float32)
+    assert len(sources) == len(record.edge_weight) and sources.max() < len(record.nodes)
+    assert np.allclose(np.sort(weights), np.sort(record.edge_weight), atol=1e-6)
     uids = {corpus.feature_uid(n) for n in record.nodes if n.kind == "feature"}
     cards = {c["feature_uid"]: c for c in data["cards"]}
     assert set(cards) == uids  # one batch with the graph: every feature's card
@@ -521,4 +524,4 @@ def test_a_graph_too_big_to_draw_offers_a_threshold_that_draws_it(corpus, monkey
     assert "more than the 40 the view draws" in texts(at) and not at.get("bidi_component")
     at.slider(key="gv_thr_big").set_value(0.3).run()
     ok(at)
-    assert param(at, "thr") == "0.3" and len(at.get("bidi_component")) == 1
+    assert param(at, "thr") == "0.3" and len(at.get("bidi_component")) == 2  # chart and pins

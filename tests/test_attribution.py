@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from circuitmap.attribution import attribute
-from circuitmap.models import tokenize
+from circuitmap.models import Hooks, tokenize
+from circuitmap.pruning import influence, normalize, propagate
 from circuitmap.replacement import ReplacementModel
 from tests.tiny_models import FAMILIES, tiny_model, tiny_tokenizer, tiny_transcoder, zero_constants
 
@@ -88,6 +89,42 @@ def test_feature_cap_keeps_most_influential_rows():
     direct = full.adjacency[full.logit_offset :, : full.n_features].abs()
     normalized = direct / full.adjacency[full.logit_offset :].abs().sum(1, keepdim=True)
     assert int((full.logit_probabilities @ normalized).argmax()) in sel.tolist()
+
+
+@pytest.mark.parametrize("family", ["gemma2", "gpt2"])
+def test_memory_saving_paths_give_the_same_graph(family):
+    """The lean record (scales, last logits), smaller compute batches and the selection's
+    block-wise rows and chunked influence leave the float32 graph as it was."""
+    rm = ReplacementModel(tiny_model(family), tiny_transcoder("clt"))
+    ids = tokenize(tiny_tokenizer(), PROMPT)
+    full_run = rm.run(ids)
+    lean_run = rm.run(ids, last_logits_only=True, lean=True)
+    assert lean_run.logits.shape[0] == 1 and lean_run.lean and not full_run.lean
+    torch.testing.assert_close(lean_run.logits[-1], full_run.logits[-1], atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="lean"):
+        rm.freeze_norms(Hooks(), lean_run)
+    settings = {"max_feature_nodes": 12, "batch_size": 4, "update_interval": 1}
+    before = attribute(rm, ids, run=full_run, **settings)
+    assert full_run.activations is not None  # a full run is left as it was
+    for kwargs in ({"run": lean_run}, {"compute_batch_size": 1}, {}):
+        after = attribute(rm, ids, **settings, **kwargs)
+        assert torch.equal(after.selected_features, before.selected_features)
+        assert torch.equal(after.logit_tokens, before.logit_tokens)
+        torch.testing.assert_close(after.rows, before.rows, atol=1e-6, rtol=1e-5)
+    assert lean_run.activations is None and lean_run.errors is None  # consumed, released
+
+
+def test_influence_from_blocks_equals_the_normalised_matrix():
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.randn(9, 30, generator=gen) * (torch.rand(9, 30, generator=gen) > 0.3)
+    row_nodes = torch.tensor([-1, -1, 3, 7, 0, 12, 5, 20, 2])
+    weights = torch.tensor([0.6, 0.4, 0, 0, 0, 0, 0, 0, 0])
+    for i in range(2, 9):  # acyclic: a feature reads only features of earlier rows
+        rows[i, row_nodes[i:]] = 0
+    expected = propagate(normalize(rows), weights, row_nodes)
+    blocks = [rows[:2], rows[2:6], rows[6:]]
+    got = influence(blocks, weights, row_nodes, chunk_rows=3)
+    torch.testing.assert_close(got, expected, atol=1e-7, rtol=1e-6)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

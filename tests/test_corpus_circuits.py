@@ -10,6 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from circuitmap.pipeline import GraphBuilder, GraphSettings
+from circuitmap.transcoders import save_transcoder
 from cli.main import app as cli_app
 from db.connection import Neo4jHandle, database_name
 from ingest.payload import feature_uid as catalog_uid
@@ -26,7 +27,12 @@ from queries.corpus import (
 from queries.supernodes import create_supernode, get_supernode
 from tests.app_fixtures import clear_app_caches, open_page, texts
 from tests.planted import CAPITAL_INDEX, STATE_INDEX, feature_uid, planted_graph, store
-from tests.tiny_models import tiny_model, tiny_tokenizer, tiny_transcoder
+from tests.tiny_models import (
+    save_tiny_checkpoint,
+    tiny_model,
+    tiny_tokenizer,
+    tiny_transcoder,
+)
 
 SEEDS = range(8)
 CITIES = ("dallas", "houston", "oakland")
@@ -206,6 +212,76 @@ def test_swap_injects_the_other_supernode_everywhere(tiny_corpus) -> None:
         validation_inputs(handle, "first", "tiny", scale=-1.0, other="second")
     with pytest.raises(LookupError, match="no-such"):
         validation_inputs(handle, "no-such", "tiny", scale=-1.0)
+
+
+def test_swap_strength_and_remove_scale_are_a_new_run(tiny_corpus) -> None:
+    handle, builder = tiny_corpus
+    plain = validation_inputs(handle, "first", "tiny", other="second", max_donors=1)
+    strong = validation_inputs(handle, "first", "tiny", other="second", max_donors=1, strength=3.0)
+    inverted = validation_inputs(
+        handle, "first", "tiny", other="second", max_donors=1, remove_scale=-1.0
+    )
+    uids = {plain.spec.uid, strong.spec.uid, inverted.spec.uid}
+    assert len(uids) == 3
+    results = {}
+    for inputs in (plain, strong, inverted):
+        report = run_validation(handle, builder, inputs.spec, inputs.prompts)
+        assert report.computed == len(PROMPTS)
+        results[inputs.spec.uid] = validation_results(handle, report.uid).set_index("graph_uid")
+    runs = validation_runs(handle, "first").set_index("uid")
+    assert runs.loc[strong.spec.uid, "strength"] == 3.0
+    assert runs.loc[inverted.spec.uid, "remove_scale"] == -1.0
+    assert runs.loc[plain.spec.uid, "strength"] == 1.0
+    # a stronger injection moves every prompt's answer probability further
+    donor = plain.spec.donors[0].graph_uid
+    base, more = results[plain.spec.uid], results[strong.spec.uid]
+    others = base.index != donor
+    assert ((base["p_after"] - more["p_after"]).abs()[others] > 0).all()
+    # inverting instead of removing changes the prompts where "first" is active, and only those
+    flipped = results[inverted.spec.uid]
+    present = base["present"]
+    assert ((base["p_after"] - flipped["p_after"]).abs()[present] > 0).all()
+    assert (base["p_after"] - flipped["p_after"]).abs()[~present].max() < 1e-6
+    # re-running any of them adds nothing
+    again = run_validation(handle, builder, strong.spec, strong.prompts)
+    assert again.computed == 0 and again.uid == strong.spec.uid
+    # the dashboard tells the three runs apart
+    clear_app_caches()
+    at = open_page("views/corpus_circuit.py", tag="tiny")
+    assert not at.exception, at.exception
+    options = at.selectbox(key="cc_run").options
+    assert len(set(options)) == 3
+    assert any("strength 3, remove x0" in o for o in options)
+    assert any("strength 1, remove x-1" in o for o in options)
+    with pytest.raises(ValueError, match="swap"):
+        validation_inputs(handle, "first", "tiny", scale=-1.0, strength=2.0)
+    with pytest.raises(ValueError, match="positive"):
+        validation_inputs(handle, "first", "tiny", other="second", strength=0.0)
+
+
+def test_validate_command_stores_the_swap_options(tiny_corpus, tmp_path) -> None:
+    handle, _ = tiny_corpus
+    model_dir = save_tiny_checkpoint("llama", tmp_path / "model")  # the fixture's model, saved
+    tc_dir = save_transcoder(tiny_transcoder("clt"), tmp_path / "clt")
+    args = ["validate", "first", "--tag", "tiny", "--swap-with", "second", "--max-donors", "1"]
+    args += ["--model", str(model_dir), "--transcoders", str(tc_dir), "-f", "csv"]
+    runner = CliRunner()
+    first = runner.invoke(cli_app, [*args, "--strength", "3", "--remove-scale", "-1"])
+    assert first.exit_code == 0, first.output
+    assert f"{len(PROMPTS)} prompts computed, 0 already stored" in first.output
+    runs = validation_runs(handle, "first")
+    assert len(runs) == 1
+    assert runs.iloc[0]["strength"] == 3.0 and runs.iloc[0]["remove_scale"] == -1.0
+    again = runner.invoke(cli_app, [*args, "--strength", "3", "--remove-scale", "-1"])
+    assert again.exit_code == 0, again.output
+    assert f"0 prompts computed, {len(PROMPTS)} already stored" in again.output
+    plain = runner.invoke(cli_app, args)  # other options: another run
+    assert plain.exit_code == 0 and f"{len(PROMPTS)} prompts computed" in plain.output
+    assert len(validation_runs(handle, "first")) == 2
+    bad = runner.invoke(cli_app, ["validate", "first", "--tag", "tiny", "--scale", "-1"] + [
+        "--strength", "2", "--model", str(model_dir), "--transcoders", str(tc_dir)
+    ])  # fmt: skip
+    assert bad.exit_code != 0 and "swap" in bad.output
 
 
 def test_corpus_circuit_page_renders(planted: Neo4jHandle) -> None:

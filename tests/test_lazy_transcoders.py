@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from circuitmap.attribution import attribute
-from circuitmap.memory import GIB, MemoryBudgetError, estimate
+from circuitmap.memory import GIB, MemoryBudgetError, estimate, fit_compute_batch
 from circuitmap.models import tokenize
 from circuitmap.pipeline import GraphBuilder, GraphSettings
 from circuitmap.pruning import prune
@@ -247,7 +247,8 @@ def test_machine_settings_stay_out_of_recorded_settings_at_defaults():
 
 def test_estimate_at_gemma_2_2b_shape_for_2048_tokens():
     """The figures docs/precision.md quotes: gemma-2-2b with a 16k PLT (eager) in bfloat16,
-    2,048 tokens with 50,000 active features, 7,500 feature nodes, batch 16 (shapes only)."""
+    2,048 tokens with 50,000 active features, 7,500 feature nodes, batch 16 (shapes only); and
+    the compute batch that a budget leaves."""
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
     config = Gemma2Config(
@@ -262,11 +263,96 @@ def test_estimate_at_gemma_2_2b_shape_for_2048_tokens():
     rm = ReplacementModel(model, tc)
     kwargs = {"batch_size": 16, "max_feature_nodes": 7500, "max_n_logits": 10}
     need = estimate(rm, 2048, n_active_features=50_000, **kwargs)
-    assert 16 * GIB < need.total < 24 * GIB, need.describe()
+    assert 8 * GIB < need.total < 12 * GIB, need.describe()
     n_nodes = 7500 + 27 * 2048 + 10
-    assert need.parts["graph rows"] < n_nodes**2 * 4 / 8  # rows, not a dense N x N matrix
+    assert need.parts["graph rows"] == 0  # capped: the graph's rows are formed after selection
+    assert need.parts["pruning"] < n_nodes**2 * 4 / 3  # rows, not a dense N x N matrix
+    record = need.parts["attention patterns"] + need.parts["sites and errors"]
+    assert record < 3 * GIB  # lean: no logits over the prompt, no norms
     bigger = estimate(rm, 2048, n_active_features=50_000, **{**kwargs, "batch_size": 64})
     assert bigger.total > need.total
+
+    def need_with(compute_batch_size: int):
+        return estimate(
+            rm, 2048, n_active_features=50_000, compute_batch_size=compute_batch_size,
+            **{**kwargs, "batch_size": 64},
+        )  # fmt: skip
+
+    fitted = fit_compute_batch(need_with, 64, need.total, max_feature_nodes=7500, dtype="bfloat16")
+    assert fitted.compute_batch_size < 64 and fitted.batch_size == 64
+    assert fitted.total <= need.total
+    with pytest.raises(MemoryBudgetError, match="max_feature_nodes"):
+        fit_compute_batch(need_with, 64, 4 * GIB, max_feature_nodes=7500, dtype="bfloat16")
+
+
+#: Builds one graph of a 300-token prompt in a fresh process, after a warm-up graph, and prints
+#: the peak RSS growth during it (VmHWM, reset through /proc/self/clear_refs) and the estimate.
+_MEASURE_PEAK = """
+import json, random, sys
+from pathlib import Path
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+from circuitmap.pipeline import GraphBuilder, GraphSettings
+from circuitmap.transcoders import Transcoder
+from tests.tiny_models import WORDS, tiny_tokenizer, tiny_transcoder
+
+def status(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+
+torch.manual_seed(0)
+torch.set_num_threads(1)
+tok = tiny_tokenizer()
+config = LlamaConfig(vocab_size=len(tok), hidden_size=256, intermediate_size=512,
+    num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+    max_position_embeddings=512, pad_token_id=0, bos_token_id=2, eos_token_id=3)
+model = LlamaForCausalLM(config).eval()
+tc_config = tiny_transcoder(sys.argv[1]).config
+tc_config.n_layers, tc_config.d_model, tc_config.n_features = 4, 256, 2048
+tc = Transcoder(tc_config)
+tc.init_weights(torch.Generator().manual_seed(0))
+settings = GraphSettings(batch_size=32, max_feature_nodes=int(sys.argv[2]), memory_limit_gb=8)
+builder = GraphBuilder(model, tc, settings, tokenizer=tok)
+rng = random.Random(0)
+prompt = " ".join(rng.choice(WORDS) for _ in range(300))
+with torch.no_grad():  # a given share of the features fire at each position
+    pre = tc.pre_activations(builder.rm.run(builder.tokenize(prompt)).site_in)
+    tc.threshold.copy_(torch.quantile(pre, 1 - float(sys.argv[3]), dim=1))
+builder.build(" ".join(rng.choice(WORDS) for _ in range(20)))  # warm-up
+before = status("VmRSS")
+Path("/proc/self/clear_refs").write_text("5")
+result = builder.build_full(prompt)
+peak = status("VmHWM")
+need = builder.check_memory(result.graph.n_pos, int(result.graph.active_features.shape[0]))
+print(json.dumps({"growth": peak - before, "estimate": need.total, "parts": need.describe(),
+    "active": int(result.graph.active_features.shape[0]), "tokens": result.graph.n_pos}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "max_feature_nodes", "share"), [("clt", 200, 0.02), ("plt", 0, 0.002)]
+)
+def test_estimate_bounds_the_measured_peak(kind, max_feature_nodes, share):
+    """On a ~300-token prompt with thousands of active features, the peak RSS growth while one
+    graph is built (a fresh process, after a warm-up graph) stays below the estimate, which is
+    not wildly above it either."""
+    import json
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("needs Linux's /proc/self/clear_refs to reset the peak RSS")
+    repo = Path(__file__).resolve().parent.parent
+    cap = str(max_feature_nodes or 10**9)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE_PEAK, kind, cap, str(share)],
+        cwd=repo, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["active"] > 4000, figures
+    assert figures["growth"] < figures["estimate"], figures
+    assert figures["estimate"] < 4 * figures["growth"], figures
 
 
 @CUDA

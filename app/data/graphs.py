@@ -35,10 +35,13 @@ def graph_info(graph_uid: str) -> dict[str, object] | None:
     return rows.iloc[0].to_dict() if len(rows) else None
 
 
-@st.cache_data(ttl=run.cache_ttl_s(), show_spinner=False, max_entries=16)
+@st.cache_resource(ttl=run.cache_ttl_s(), show_spinner=False, max_entries=16)
 def load_graph(graph_uid: str) -> GraphBundle:
     """The graph's header, nodes (with captions and hover labels) and edges (with shares), cached
-    so that every click in the view reuses them; LookupError for an unknown or failed graph."""
+    so that every click in the view reuses them; LookupError for an unknown or failed graph.
+
+    One copy shared by every session and rerun (a cache_data copy of a 350k-edge graph costs a
+    few hundred ms per rerun): callers must not modify it."""
     info = graph_info(graph_uid)
     if info is None:
         raise LookupError(f"no graph with uid {graph_uid!r} in the database")

@@ -1,5 +1,5 @@
 """The interactive graph view of one prompt: the client-side chart (app/component), and under it
-the selected node's pane, the pinned subgraph and the top logits.
+the selected node's pane, the pinned subgraph (drawn by the component too) and the top logits.
 
 Everything the user marks (selection, pins, groups, threshold) is kept in the URL (urlstate): the
 chart sends its state when the user changed it, the widgets change it through callbacks."""
@@ -11,19 +11,17 @@ import os
 import pandas as pd
 import streamlit as st
 
-from app.component.graphview import apply_sent_state, graph_payload, graph_view, sent_state
+from app.component.graphview import (
+    apply_sent_state,
+    graph_payload,
+    graph_view,
+    pinned_view,
+    sent_state,
+)
+from app.data import run
 from app.data.graphs import GraphBundle
 from app.data.navigation import catalogue_cards
-from app.graphview.collapse import collapse
-from app.graphview.connections import (
-    INFLUENCE_HELP,
-    INFLUENCE_HINT,
-    connections,
-    with_shares,
-)
-from app.graphview.figure import ViewMarks, graph_figure
-from app.graphview.frames import among
-from app.graphview.layout import layout
+from app.graphview.connections import INFLUENCE_HELP, INFLUENCE_HINT, connections
 from app.graphview.prune import prune_by_influence, threshold_for
 from app.graphview.state import GraphViewState
 from app.ui import urlstate
@@ -33,7 +31,7 @@ from app.ui.supernode_save import save_group_button, show_save_message
 from app.ui.text import literal
 
 CHART_KEY = "gv_chart"
-PAYLOAD_KEY = "gv_payload"
+PINNED_KEY = "gv_pinned"
 DIRECTION_TABS = ("Inputs", "Outputs")
 DIRECTION_KEY = "gv_direction"
 SAVE_MESSAGE = "gv_save_message"
@@ -50,15 +48,16 @@ def render_graph_view(bundle: GraphBundle, state: GraphViewState) -> None:
     captions = dict(zip(bundle.nodes["node_id"], bundle.nodes["caption"], strict=True))
     _controls(bundle, state, captions)
     shown, _ = prune_by_influence(bundle.nodes, bundle.edges, state.threshold)
-    if len(shown) > max_drawn_nodes():
-        _too_big(bundle, state, len(shown))
+    drawn = len(shown) <= max_drawn_nodes()
+    if drawn:
+        graph_view(chart_payload(bundle.uid, bundle), CHART_KEY, on_change=_on_view_change)
     else:
-        _chart(bundle, state)
+        _too_big(bundle, state, len(shown))
     side_col, pinned_col, logits_col = st.columns([1.5, 1.7, 0.8], gap="medium")
     with side_col:
         _side_pane(bundle, state, captions)
     with pinned_col:
-        _pinned_pane(bundle, state, captions)
+        _pinned_pane(bundle, state, captions, drawn)
     with logits_col:
         top_logits(bundle.nodes)
 
@@ -107,25 +106,14 @@ def _clear_selection(state: GraphViewState) -> None:
     state.selected = ""
 
 
-def _chart(bundle: GraphBundle, state: GraphViewState) -> None:
-    payload = _payload(bundle)
-    graph_view(payload, state, CHART_KEY, on_change=_on_view_change)
-
-
-def _payload(bundle: GraphBundle) -> dict[str, object]:
-    """The component's data, built once per graph per session (every rerun sends it again, so
-    rebuilding it each time would cost the encoding too)."""
-    cached = st.session_state.get(PAYLOAD_KEY)
-    if cached is None or cached[0] != bundle.uid:
-        cards = catalogue_cards(bundle.uid)
-        cached = (
-            bundle.uid,
-            graph_payload(
-                bundle.uid, bundle.nodes, bundle.edges, bundle.tokens, bundle.n_layers, cards
-            ),
-        )
-        st.session_state[PAYLOAD_KEY] = cached
-    return cached[1]
+@st.cache_resource(ttl=run.cache_ttl_s(), show_spinner=False, max_entries=16)
+def chart_payload(graph_uid: str, _bundle: GraphBundle) -> dict[str, object]:
+    """The chart's data (graph and catalogue cards), built once per graph for every session
+    (shared and read-only, like the bundle)."""
+    bundle, cards = _bundle, catalogue_cards(graph_uid)
+    return graph_payload(
+        graph_uid, bundle.nodes, bundle.edges, bundle.tokens, bundle.n_layers, cards
+    )
 
 
 def _on_view_change() -> None:
@@ -227,26 +215,19 @@ def _select_row(key: str, rows: pd.DataFrame) -> None:
         urlstate.update(lambda s: setattr(s, "selected", target))
 
 
-def _pinned_pane(bundle: GraphBundle, state: GraphViewState, captions: dict[str, str]) -> None:
+def _pinned_pane(
+    bundle: GraphBundle, state: GraphViewState, captions: dict[str, str], drawn: bool
+) -> None:
     st.markdown("**Pinned subgraph**")
     pinned = [p for p in state.pinned if p in captions]
+    if drawn:
+        # Mounted with the chart, pins or not: it draws the pins made in the chart at once, and
+        # brings the chart the URL's state.
+        pinned_view(state, CHART_KEY, PINNED_KEY)
+    elif not pinned:
+        st.caption("Pin nodes (side pane) to build a subgraph.")
     if not pinned:
-        st.caption("Pin nodes (side pane, or box/lasso select in the chart) to build a subgraph.")
         return
-    sub_nodes = bundle.nodes[among(bundle.nodes["node_id"], pinned)].drop(columns=["hover"])
-    edges = bundle.edges
-    sub_edges = edges[among(edges["source"], pinned) & among(edges["target"], pinned)]
-    groups = {k: [m for m in v if m in captions] for k, v in state.groups.items()}
-    c_nodes, c_edges = collapse(sub_nodes, sub_edges[["source", "target", "weight"]], groups)
-    fig = graph_figure(
-        layout(c_nodes, bundle.n_layers),
-        with_shares(c_edges),
-        bundle.n_layers,
-        bundle.tokens,
-        ViewMarks("", list(c_nodes["node_id"]), {}),
-        height=360,
-    )
-    st.plotly_chart(fig, key="gv_subgraph", config=PLOT_CONFIG)
     _grouping(bundle, state, pinned, captions)
     features = [
         p

@@ -7,11 +7,11 @@ Validation runs (`circuitmap validate`) show their distribution and the prompts 
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.component.graphview import circuit_view, opened_node
 from app.data import connection as app_connection
 from app.data import run
 from app.ui.guard import run_page, safe_callback
@@ -19,13 +19,6 @@ from app.ui.links import open_graph
 from db.connection import Neo4jHandle
 from queries import corpus
 from queries.supernodes import create_supernode
-
-KIND_COLOURS = {
-    "token": "#8c8c8c",
-    "feature": "#4c78a8",
-    "supernode": "#e45756",
-    "logit": "#54a24b",
-}
 
 
 def handle() -> Neo4jHandle:
@@ -55,61 +48,6 @@ def suggestions_of(tag: str, min_graphs: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "members", "coverage", "cohesion", "member_uids"])
 
 
-def layout(nodes: pd.DataFrame) -> dict[str, tuple[float, float]]:
-    """x: the node's layer (tokens first, logits last); y: spread within its column."""
-    columns = sorted(nodes["layer"].unique())
-    x_of = {layer: i for i, layer in enumerate(columns)}
-    where = {}
-    for layer, group in nodes.groupby("layer", sort=True):
-        ys = np.linspace(0, 1, len(group) + 2)[1:-1]
-        for y, node in zip(ys, group.sort_values("support", ascending=False)["node"], strict=True):
-            where[node] = (float(x_of[layer]), float(y))
-    return where
-
-
-def circuit_figure(view: corpus.CorpusCircuit) -> go.Figure:
-    nodes, edges = view.nodes, view.edges
-    where = layout(nodes)
-    figure = go.Figure()
-    top = max(1, int(edges["n_graphs"].max())) if len(edges) else 1
-    for edge in edges.itertuples(index=False):
-        if edge.source not in where or edge.target not in where:
-            continue
-        (x0, y0), (x1, y1) = where[edge.source], where[edge.target]
-        mean = edge.mean_weight
-        colour = "#c0504d" if isinstance(mean, float) and mean < 0 else "#9ab"
-        figure.add_trace(
-            go.Scatter(
-                x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip", showlegend=False,
-                line={"width": 0.5 + 6 * edge.n_graphs / top, "color": colour},
-            )
-        )  # fmt: skip
-    most = max(1, int(nodes["support"].max())) if len(nodes) else 1
-    for kind, group in nodes.groupby("kind"):
-        points = [where[n] for n in group["node"]]
-        figure.add_trace(
-            go.Scatter(
-                x=[p[0] for p in points],
-                y=[p[1] for p in points],
-                mode="markers+text",
-                name=kind,
-                text=[str(label)[:24] for label in group["label"]],
-                textposition="top center",
-                customdata=group["node"].tolist(),
-                hovertemplate="%{text}<br>%{customdata}<extra></extra>",
-                marker={
-                    "size": 8 + 30 * group["support"] / most,
-                    "color": KIND_COLOURS.get(str(kind), "#999"),
-                },
-            )
-        )
-    figure.update_layout(
-        height=560, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"visible": False}, yaxis={"visible": False},
-    )  # fmt: skip
-    return figure
-
-
 def show_instances(view: corpus.CorpusCircuit, node: str) -> None:
     members = view.members.get(node, [])
     if not members:
@@ -137,15 +75,22 @@ def circuit_tab(tag: str, min_graphs: int) -> None:
         f"{len(view.nodes)} nodes, {len(view.edges)} edges over {view.n_graphs} graphs; node "
         "size and edge width: how many graphs support them"
     )
-    st.plotly_chart(circuit_figure(view), key="cc_figure")
-    st.dataframe(view.nodes, hide_index=True, key="cc_nodes_table")
     labels = dict(zip(view.nodes["node"], view.nodes["label"], strict=True))
+    circuit_view(view.nodes, view.edges, "cc_circuit", on_open=lambda: _open_clicked(labels))
+    st.dataframe(view.nodes, hide_index=True, key="cc_nodes_table")
     chosen = st.selectbox(
         "Open a node's instances", list(labels), format_func=lambda n: f"{labels[n]} ({n})",
         key="cc_node",
     )  # fmt: skip
     if chosen:
         show_instances(view, chosen)
+
+
+def _open_clicked(labels: dict[str, str]) -> None:
+    """A node clicked in the drawn circuit opens its instances (the picker below follows)."""
+    node = opened_node("cc_circuit")
+    if node in labels:
+        st.session_state["cc_node"] = node
 
 
 def _supernodes() -> list:
@@ -181,6 +126,11 @@ def suggestions_tab(tag: str, min_graphs: int) -> None:
         st.button("Save as supernode", key="cc_accept", on_click=_accept, args=(row, name, tag))
 
 
+def _or(value: float | None, default: float) -> float:
+    """A run's option, or its default where the run was stored before the option existed."""
+    return default if value is None or pd.isna(value) else float(value)
+
+
 def validation_tab() -> None:
     runs = corpus.validation_runs(handle())
     if runs.empty:
@@ -188,7 +138,12 @@ def validation_tab() -> None:
         return
     runs["what"] = [
         f"{r.supernode} "
-        + (f"swap with {r.other}" if r.kind == "swap" else f"scale {r.scale:g}")
+        + (
+            f"swap with {r.other} (strength {_or(r.strength, 1.0):g}, "
+            f"remove x{_or(r.remove_scale, 0.0):g})"
+            if r.kind == "swap"
+            else f"scale {r.scale:g}"
+        )
         + f" on {r.tag}: {r.n_success}/{r.n_present}"
         for r in runs.itertuples()
     ]

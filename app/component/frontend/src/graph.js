@@ -1,5 +1,7 @@
 // The graph as columns (one array per node property) and its edges as typed arrays, with
 // compressed in/out adjacency (CSR) so that a node's edges are found without scanning them all.
+// Each edge's share of its target's input (|weight| / sum of |weight| into the target) is
+// derived here rather than sent.
 
 function decode(b64, Type) {
   const bin = atob(b64 || "");
@@ -11,6 +13,7 @@ function decode(b64, Type) {
 export function columnsOf(data) {
   const nodes = data.nodes;
   const n = nodes.id.length;
+  const indexType = data.edges.index_bytes === 2 ? Uint16Array : Int32Array;
   const num = (values) => Float64Array.from(values, (v) => (v === null ? NaN : v));
   const graph = {
     n,
@@ -27,13 +30,24 @@ export function columnsOf(data) {
     probability: num(nodes.probability),
     tokens: data.tokens,
     nLayers: data.n_layers,
-    source: decode(data.edges.source, Int32Array),
-    target: decode(data.edges.target, Int32Array),
+    source: decode(data.edges.source, indexType),
+    target: decode(data.edges.target, indexType),
     weight: decode(data.edges.weight, Float32Array),
-    share: decode(data.edges.share, Float32Array),
   };
+  graph.share = shares(n, graph.target, graph.weight);
   graph.index = new Map(graph.id.map((id, i) => [id, i]));
   return graph;
+}
+
+function shares(n, target, weight) {
+  const into = new Float64Array(n);
+  for (let e = 0; e < weight.length; e += 1) into[target[e]] += Math.abs(weight[e]);
+  const share = new Float32Array(weight.length);
+  for (let e = 0; e < weight.length; e += 1) {
+    const total = into[target[e]];
+    share[e] = total > 0 ? Math.abs(weight[e]) / total : 0;
+  }
+  return share;
 }
 
 function csr(n, keys) {

@@ -1,32 +1,72 @@
 // The dashboard's graph view, drawn and driven in the browser (a Streamlit Components v2 module).
 //
-// Python sends one graph (nodes, edges, the catalogue cards of its features) and the view state
-// from the URL. Hover, select, walk, pin, group (G), the pruning threshold, the edge-weight filter
-// and hiding error nodes all happen here; the state goes back to Python (setStateValue "view")
-// only after the user changed it, debounced, so that Python can keep it in the URL.
+// The corpus circuit page uses a third kind (data.kind "circuit", circuit.js).
+// Two instances per graph page. The chart (data.kind "graph") gets one graph (nodes, edges, the
+// catalogue cards of its features) and nothing else, so that Streamlit sends it to the browser
+// once. The pinned panel (data.kind "pinned", pinned.js) draws the pinned subgraph from the
+// chart's graph and brings the chart the view state from the URL. Hover, select, walk, pin,
+// box-select, group (G), the pruning threshold, the edge-weight filter and hiding error nodes all
+// happen here; the state goes back to Python (setStateValue "view") only after the user changed
+// it, debounced, so that Python can keep it in the URL.
 import { select } from "d3-selection";
+import { drag } from "d3-drag";
 import { layoutGraph, textWidth } from "./layout.js";
 import { adjacency, columnsOf } from "./graph.js";
 import { cardHtml } from "./card.js";
 import { drawEdges, drawNodes, shapePath } from "./draw.js";
+import { PinnedPanel } from "./pinned.js";
+import { CircuitView } from "./circuit.js";
 
 const instances = new WeakMap();
 const SEND_DELAY_MS = 350;
+// Charts by name, the last view state the URL brought for each, and the pinned panels: shared by
+// the instances in the page.
+const registry = (globalThis.__circuitmapGraphView ||= {
+  views: new Map(),
+  states: new Map(),
+  panels: new Set(),
+});
 
 export default function mount(component) {
-  const { data, parentElement, setStateValue } = component;
-  if (!data) return undefined;
+  if (!component.data) return undefined;
+  const kind = component.data.kind;
+  if (kind === "pinned") return mountPinned(component);
+  return mountView(component, kind === "circuit" ? CircuitView : GraphView);
+}
+
+// One view per element; the same data version again only takes the new callback.
+function mountView({ data, parentElement, setStateValue }, View) {
   let view = instances.get(parentElement);
   if (view && view.version === data.version) {
     view.setStateValue = setStateValue;
-    view.adopt(data.state);
     return undefined;
   }
   if (view) view.destroy();
-  view = new GraphView(parentElement, data, setStateValue);
+  view = new View(parentElement, data, setStateValue);
   instances.set(parentElement, view);
   return () => {
     view.destroy();
+    instances.delete(parentElement);
+  };
+}
+
+function mountPinned({ data, parentElement }) {
+  let panel = instances.get(parentElement);
+  const created = !panel;
+  if (created) {
+    panel = new PinnedPanel(parentElement, data.height);
+    instances.set(parentElement, panel);
+    registry.panels.add(panel);
+  }
+  panel.viewName = data.view;
+  registry.states.set(data.view, data.state);
+  const view = registry.views.get(data.view);
+  if (view) view.adopt(data.state);
+  panel.attach(view || null);
+  if (!created) return undefined;
+  return () => {
+    panel.destroy();
+    registry.panels.delete(panel);
     instances.delete(parentElement);
   };
 }
@@ -35,17 +75,23 @@ class GraphView {
   constructor(parent, data, setStateValue) {
     this.parent = parent;
     this.version = data.version;
+    this.name = data.name || "";
     this.setStateValue = setStateValue;
+    this.panels = new Set();
+    this.pinnedPositions = new Map(); // where pinned nodes were dragged (fractions of the panel)
     this.graph = columnsOf(data);
     this.adj = adjacency(this.graph);
     this.cards = new Map((data.cards || []).map((c) => [c.feature_uid, c]));
-    this.state = normalState(data.state);
+    // the URL's state, when the pinned panel brought it first
+    this.state = normalState(registry.states.get(this.name));
     this.sentState = JSON.stringify(this.state);
     this.minShare = data.min_share || 0;
     this.hideErrors = !!data.hide_errors;
     this.hovered = -1;
     this.build();
     this.render();
+    registry.views.set(this.name, this);
+    for (const panel of registry.panels) if (panel.viewName === this.name) panel.attach(this);
   }
 
   // ---- DOM --------------------------------------------------------------------------------
@@ -64,10 +110,11 @@ class GraphView {
           <span class="cm-share-v"></span></label>
         <label><input type="checkbox" class="cm-hide-err"> hide error nodes</label>
         <span class="cm-count"></span>
-        <span class="cm-help">click: select · shift+click: pin · G: group pinned · Esc: clear</span>
+        <span class="cm-help">click: select · shift+click or drag a box: pin · G: group pinned · Esc: clear</span>
       </div>
       <div class="cm-canvas"><svg class="cm-svg"><g class="cm-plot">
-        <g class="cm-grid"></g><g class="cm-edges"></g><g class="cm-nodes"></g><g class="cm-labels"></g>
+        <g class="cm-grid"></g><rect class="cm-box-area"></rect><g class="cm-edges"></g><g class="cm-nodes"></g><g class="cm-labels"></g>
+        <rect class="cm-box" display="none"></rect>
       </g><g class="cm-axis"></g></svg>
       <div class="cm-card" hidden></div></div>`;
     this.parent.appendChild(root);
@@ -94,11 +141,36 @@ class GraphView {
       this.render();
     });
     root.addEventListener("keydown", (event) => this.onKey(event));
-    this.resizer = new ResizeObserver(() => this.render());
+    // Box-select: a rectangle dragged over empty space (an area under the nodes) pins the nodes
+    // inside it.
+    const box = select(root.querySelector(".cm-box"));
+    const corners = (event) => {
+      const { x, y } = event.subject;
+      return [Math.min(x, event.x), Math.min(y, event.y), Math.abs(event.x - x), Math.abs(event.y - y)];
+    };
+    select(root.querySelector(".cm-box-area")).call(
+      drag()
+        .on("start", () => root.focus({ preventScroll: true }))
+        .on("drag", (event) => {
+          const [x, y, w, h] = corners(event);
+          box.attr("x", x).attr("y", y).attr("width", w).attr("height", h).attr("display", null);
+        })
+        .on("end", (event) => {
+          box.attr("display", "none");
+          const [x, y, w, h] = corners(event);
+          if (w > 2 || h > 2) this.pinInside(x, y, x + w, y + h);
+        }),
+    );
+    this.resizer = new ResizeObserver(() => {
+      // not again for the same size (the height follows the chart's place in the window)
+      if (root.clientWidth !== this.svgWidth || this.maxHeight() !== this.drawnHeight) this.render();
+    });
     this.resizer.observe(root);
   }
 
   destroy() {
+    if (registry.views.get(this.name) === this) registry.views.delete(this.name);
+    for (const panel of [...this.panels]) panel.attach(null);
     this.resizer.disconnect();
     clearTimeout(this.timer);
     this.root.remove();
@@ -108,6 +180,7 @@ class GraphView {
 
   adopt(incoming) {
     // Python re-sends the URL's state after each change it stored; a newer local change wins.
+    if (!incoming) return;
     const next = normalState(incoming);
     const text = JSON.stringify(next);
     if (text === this.sentState || this.timer) return;
@@ -151,6 +224,21 @@ class GraphView {
           if (!s.groups[name].length) delete s.groups[name];
         }
       }
+    });
+  }
+
+  pinInside(x0, y0, x1, y1) {
+    const g = this.graph;
+    const inside = [];
+    for (let i = 0; i < g.n; i += 1) {
+      const x = this.pos.x[i];
+      const y = this.pos.y[i];
+      if (this.keep[i] && x >= x0 && x <= x1 && y >= y0 && y <= y1) inside.push(g.id[i]);
+    }
+    const fresh = inside.filter((id) => !this.state.pinned.includes(id));
+    if (!fresh.length) return;
+    this.change((s) => {
+      s.pinned.push(...fresh);
     });
   }
 
@@ -198,7 +286,8 @@ class GraphView {
     const width = Math.max(480, this.root.clientWidth || 900);
     this.svgWidth = width;
     this.keep = this.visible();
-    this.pos = layoutGraph(this.graph, this.keep, width, this.maxHeight());
+    this.drawnHeight = this.maxHeight();
+    this.pos = layoutGraph(this.graph, this.keep, width, this.drawnHeight);
     const { height } = this.pos;
     this.svg.attr("width", width).attr("height", height).attr("viewBox", `0 0 ${width} ${height}`);
     const shown = this.keep.reduce((a, b) => a + b, 0);
@@ -207,6 +296,7 @@ class GraphView {
     this.root.querySelector(".cm-count").textContent =
       `${shown.toLocaleString()} of ${this.graph.n.toLocaleString()} nodes shown`;
     this.drawAxes();
+    this.svg.select(".cm-box-area").attr("x", 0).attr("y", 0).attr("width", width).attr("height", height);
     drawNodes(this);
     this.renderMarks();
   }
@@ -264,6 +354,7 @@ class GraphView {
     this.root.dataset.pinned = pinned.join(",");
     this.root.dataset.groups = JSON.stringify(groups);
     this.root.dataset.edges = String(edges.length);
+    for (const panel of this.panels) panel.render();
   }
 
   drawLabels(pinnedIdx, groupOf) {
