@@ -16,7 +16,7 @@ targets back at once (the graph stays the same) before refusing.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -186,26 +186,33 @@ def bound_cpu_allocator(threshold: int = 4 << 20) -> bool:
     tensors of a few MiB freed in one phase stayed resident through the next (docs/precision.md
     gives the size). Fixing the threshold keeps RSS to what tensors hold.
     Process-wide; False where the C library is not glibc."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, threshold) and libc.mallopt(
-            _M_TRIM_THRESHOLD, threshold
-        )
-    except (OSError, AttributeError):
+    libc = _glibc()
+    if libc is None:
         return False
+    ok = libc.mallopt(_M_MMAP_THRESHOLD, threshold) and libc.mallopt(_M_TRIM_THRESHOLD, threshold)
     return bool(ok)
 
 
 def release_freed_memory() -> None:
     """Return the C heap's free pages to the system (glibc `malloc_trim`; a no-op elsewhere)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc():
+    """The C library when it is glibc (it has `mallopt` and `malloc_trim`), else None; looked up
+    once, as finding it runs `ldconfig` and every graph trims the heap twice."""
     import ctypes
     import ctypes.util
 
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (AttributeError where not glibc)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def available_bytes(device: torch.device | str) -> int:
